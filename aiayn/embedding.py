@@ -1,0 +1,32 @@
+"""§3.4 Embeddings and softmax.
+
+Learned embeddings map token ids to vectors of width d_model; the embedding is
+multiplied by sqrt(d_model). One weight matrix (vocab x d_model) serves three
+roles: the source embedding, the target embedding, and the linear map before the
+softmax (logits = x E^T). The model returns those logits: the softmax belongs to
+the loss and to decoding, where log-probabilities are computed stably.
+"""
+
+import math
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+
+class Embedding(nn.Module):
+    """Token ids -> sqrt(d_model) * E[id]; and back to logits via E^T (§3.4)."""
+
+    def __init__(self, vocab_size: int, d_model: int) -> None:
+        super().__init__()
+        self.vocab_size, self.d_model = vocab_size, d_model
+        # N(0, 1/d_model): after the sqrt(d_model) scale, embeddings have unit size
+        self.weight = nn.Parameter(torch.randn(vocab_size, d_model) * d_model**-0.5)
+        self.scale = math.sqrt(d_model)
+
+    def forward(self, tokens: Int[Tensor, "batch n"]) -> Float[Tensor, "batch n {self.d_model}"]:
+        return nn.functional.embedding(tokens, self.weight) * self.scale  # E[id] * sqrt(d_model)
+
+    def logits(self, x: Float[Tensor, "batch n {self.d_model}"]) -> Float[Tensor, "batch n {self.vocab_size}"]:
+        return x @ self.weight.T  # x E^T: the pre-softmax linear map, tied to E
+

@@ -1,0 +1,36 @@
+"""Checks on what users hand the models, with errors that name the problem.
+
+Shapes and dtypes are checked by jaxtyping + beartype when checking is on; these
+checks cover what annotations cannot see (token ids outside the vocabulary,
+sequences longer than learned positions allow) and stay on always, since a bad id
+otherwise fails deep inside torch's embedding kernel.
+"""
+
+import torch
+from torch import Tensor
+
+
+class InputError(ValueError):
+    """A tensor handed to a model that the model cannot take."""
+
+
+def check_tokens(name: str, tokens: Tensor, vocab_size: int) -> None:
+    """`tokens` must be a 2-D integer tensor (batch, n) of ids in [0, vocab_size)."""
+    if not isinstance(tokens, Tensor):
+        raise InputError(f"{name}: expected a torch.Tensor of token ids, got {type(tokens).__name__}")
+    if tokens.dtype not in (torch.int64, torch.int32):
+        raise InputError(f"{name}: token ids must be int64 (or int32), got dtype {tokens.dtype}")
+    if tokens.dim() != 2:
+        raise InputError(
+            f"{name}: expected shape (batch, n) of token ids, got {tuple(tokens.shape)} ({tokens.dim()} dims)"
+        )
+    if tokens.shape[1] == 0:
+        raise InputError(f"{name}: sequence dimension is empty (shape {tuple(tokens.shape)})")
+    if tokens.numel():
+        low, high = int(tokens.min()), int(tokens.max())
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            where = (tokens == bad).nonzero()[0].tolist()
+            raise InputError(
+                f"{name}: token id {bad} at position {tuple(where)} is outside the vocabulary [0, {vocab_size})"
+            )

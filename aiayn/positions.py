@@ -1,0 +1,89 @@
+"""§3.5 Positional encoding, and learned positions (Table 3 row E).
+
+Attention alone ignores order, so position information is added to the
+embeddings. The paper's sinusoids, for position pos and dimension pair i:
+
+    PE(pos, 2i)   = sin(pos / 10000^(2i / d_model))
+    PE(pos, 2i+1) = cos(pos / 10000^(2i / d_model))
+
+Sines on even dimensions and cosines on odd ones, interleaved; the wavelengths
+2 pi * 10000^(2i / d_model) run geometrically from 2 pi to 10000 * 2 pi. Because
+each pair is (sin, cos) of one angle, PE(pos + k) is PE(pos) rotated pair by pair
+by angles that depend only on k: a fixed linear map M_k (spec/sec3_5_positional_encoding.py).
+
+Popular code also lays the sines and cosines out as two halves [sin | cos]; that is
+a different encoding (`sinusoidal_encoding_halves`, kept only so the spec can show
+it failing the paper's layout).
+"""
+
+import math
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+
+def _angles(n_pos: int, d_model: int, dtype: torch.dtype) -> Float[Tensor, "n_pos half"]:
+    if d_model % 2 != 0:
+        raise ValueError(f"sinusoidal_encoding: d_model={d_model} must be even (sin/cos pairs)")
+    pos = torch.arange(n_pos, dtype=dtype)[:, None]
+    two_i = torch.arange(0, d_model, 2, dtype=dtype)
+    return pos / 10000 ** (two_i / d_model)  # pos / 10000^(2i/d_model)
+
+
+def sinusoidal_encoding(n_pos: int, d_model: int, dtype: torch.dtype = torch.float32) -> Float[Tensor, "n_pos d_model"]:
+    """PE of §3.5: sin at even dimensions 2i, cos at odd dimensions 2i+1."""
+    angles = _angles(n_pos, d_model, torch.float64)
+    pe = torch.empty(n_pos, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles)
+    return pe.to(dtype)
+
+
+def sinusoidal_encoding_halves(n_pos: int, d_model: int) -> Float[Tensor, "n_pos d_model"]:
+    """The [sin | cos] halves layout of some popular code: NOT the paper's (§3.5)."""
+    angles = _angles(n_pos, d_model, torch.float64)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).float()
+
+
+class SinusoidalPositions(nn.Module):
+    """Adds PE(pos) to a sequence of any length; no parameters (§3.5)."""
+
+    def __init__(self, d_model: int, initial_len: int = 512) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.register_buffer("pe", sinusoidal_encoding(initial_len, d_model), persistent=False)
+
+    def forward(
+        self, x: Float[Tensor, "batch n {self.d_model}"], offset: int = 0
+    ) -> Float[Tensor, "batch n {self.d_model}"]:
+        end = offset + x.shape[1]
+        if end > self.pe.shape[0]:  # grow the table: the formula is defined for every position
+            self.pe = sinusoidal_encoding(max(end, 2 * self.pe.shape[0]), self.d_model).to(self.pe.device)
+        return x + self.pe[offset:end].to(x.dtype)
+
+
+class LearnedPositions(nn.Module):
+    """Table 3 row (E): one learned vector per position, up to max_len."""
+
+    def __init__(self, d_model: int, max_len: int) -> None:
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.weight = nn.Parameter(torch.randn(max_len, d_model) * d_model**-0.5)
+
+    def forward(
+        self, x: Float[Tensor, "batch n {self.d_model}"], offset: int = 0
+    ) -> Float[Tensor, "batch n {self.d_model}"]:
+        end = offset + x.shape[1]
+        if end > self.max_len:
+            raise ValueError(
+                f"LearnedPositions: position {end - 1} is beyond max_len={self.max_len} "
+                f"(learned positions, Table 3 row E, cover only the lengths they were trained for)"
+            )
+        return x + self.weight[offset:end]
+
+
+def wavelengths(d_model: int) -> Float[Tensor, " half"]:
+    """2 pi * 10000^(2i / d_model) for i = 0 .. d_model/2 - 1."""
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)
+    return 2 * math.pi * 10000 ** (two_i / d_model)
