@@ -1,0 +1,184 @@
+"""The training-side commands of `aiayn`: train, translate, evaluate, average."""
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from aiayn.training import TrainSettings
+
+# The built-in task's recipe (tiny preset, 2 CPU cores, about ten minutes).
+NUMBERS_TRAIN = TrainSettings(
+    steps=1400, warmup_steps=300, lr_scale=1.0, max_src_tokens=3000, max_tgt_tokens=3000,
+    save_every=200, keep_last=3, log_every=20,
+)  # fmt: skip
+# The paper's recipe for WMT 2014 (scripts/wmt14_base.sh): 25,000 + 25,000 tokens a step.
+WMT_TRAIN = TrainSettings(steps=100_000, warmup_steps=4000, max_src_tokens=25000, max_tgt_tokens=25000,
+                          save_every=1000, keep_last=20)  # fmt: skip
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    t = sub.add_parser("train", help="train a model (default: tiny preset on the built-in number task)")
+    t.add_argument("--task", choices=("numbers", "wmt14", "files"), default="numbers")
+    t.add_argument("--direction", default="en-de", choices=("en-de", "de-en"))
+    t.add_argument("--preset", default=None, help="model preset (default: tiny for numbers, base otherwise)")
+    t.add_argument("--run-dir", type=Path, default=None, help="run folder (default: runs/TASK-DIRECTION)")
+    t.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
+    t.add_argument("--overwrite", action="store_true", help="replace whatever the run folder holds")
+    t.add_argument("--data-dir", type=Path, default=None, help="with --task files: folder of SPLIT.jsonl files")
+    t.add_argument("--steps", type=int, default=None)
+    t.add_argument("--warmup-steps", type=int, default=None)
+    t.add_argument("--lr-scale", type=float, default=None, help="multiplier on Eq. 3 (paper: 1)")
+    t.add_argument("--max-tokens", type=int, default=None, help="source (and target) tokens per batch (§5.1)")
+    t.add_argument("--accum-steps", type=int, default=None, help="batches per process per optimiser step")
+    t.add_argument("--bpe-vocab", type=int, default=None, help="shared BPE vocabulary size")
+    t.add_argument("--save-every", type=int, default=None)
+    t.add_argument("--keep-last", type=int, default=None)
+    t.add_argument("--average-last", type=int, default=None, help="average the last k checkpoints at the end (§6.1)")
+    t.add_argument("--n-train", type=int, default=None, help="numbers task: training pairs")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    t.add_argument("--no-spec-gate", action="store_true",
+                   help="skip the spec gate (development only: the paper's claims are then unchecked)")
+    t.set_defaults(func=cmd_train)
+
+    tr = sub.add_parser("translate", help="translate lines from standard input or a file")
+    tr.add_argument("--model", type=Path, required=True, metavar="RUN", help="a finished run folder")
+    tr.add_argument("--input", "-i", type=Path, default=None, help="input file (default: standard input)")
+    tr.add_argument("--beam-size", type=int, default=4)
+    tr.add_argument("--alpha", type=float, default=0.6)
+    tr.set_defaults(func=cmd_translate)
+
+    ev = sub.add_parser("evaluate", help="translate a split and report BLEU, chrF, exact match")
+    ev.add_argument("--model", type=Path, required=True, metavar="RUN")
+    ev.add_argument("--split", default="test", choices=("validation", "test"))
+    ev.add_argument("--beam-size", type=int, default=4)
+    ev.add_argument("--alpha", type=float, default=0.6)
+    ev.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    ev.set_defaults(func=cmd_evaluate)
+
+    av = sub.add_parser("average", help="average the last k checkpoints of a run into model.safetensors (§6.1)")
+    av.add_argument("--model", type=Path, required=True, metavar="RUN")
+    av.add_argument("--last", type=int, default=5, help="how many checkpoints (paper: 5 base, 20 big)")
+    av.add_argument("--output", type=Path, default=None, help="default: RUN/model.safetensors")
+    av.set_defaults(func=cmd_average)
+
+
+def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
+    from aiayn.run import NUMBERS_DATA, RunSpec
+
+    base = NUMBERS_TRAIN if args.task == "numbers" else WMT_TRAIN
+    changes = {
+        "steps": args.steps, "warmup_steps": args.warmup_steps, "lr_scale": args.lr_scale,
+        "max_src_tokens": args.max_tokens, "max_tgt_tokens": args.max_tokens, "accum_steps": args.accum_steps,
+        "save_every": args.save_every, "keep_last": args.keep_last, "seed": args.seed,
+    }  # fmt: skip
+    settings = dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    if args.no_bf16:
+        settings = dataclasses.replace(settings, bf16=False)
+    data: dict = {}
+    if args.task == "numbers":
+        data = dict(NUMBERS_DATA)
+        if args.n_train is not None:
+            data["n_train"] = args.n_train
+    elif args.task == "files":
+        if args.data_dir is None:
+            raise SystemExit("aiayn train --task files needs --data-dir DIR (with train/validation/test .jsonl files)")
+        data = {"data_dir": str(args.data_dir)}
+    return RunSpec(
+        task=args.task, direction=args.direction,
+        preset=args.preset or ("tiny" if args.task == "numbers" else "base"),
+        bpe_vocab=args.bpe_vocab or (1000 if args.task == "numbers" else 37000),
+        max_len=256, train=settings, data=data,
+        average_last=args.average_last if args.average_last is not None else (0 if args.task == "numbers" else 5),
+    )  # fmt: skip
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from aiayn.run import RunError, RunSpec, train_run
+    from aiayn.training import world
+
+    if args.resume is not None:
+        run_dir = args.resume
+        if not (run_dir / "run.json").exists():
+            print(f"aiayn train: {run_dir} holds no run to resume (no run.json)", file=sys.stderr)
+            return 2
+        spec = RunSpec.from_json((run_dir / "run.json").read_text(encoding="utf-8"))
+        if args.steps is not None:
+            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, steps=args.steps))
+    else:
+        spec = _spec_from_args(args)
+        run_dir = args.run_dir or Path("runs") / f"{spec.task}-{spec.direction}"
+    import os
+
+    if not args.no_spec_gate and int(os.environ.get("RANK", "0")) == 0:
+        from aiayn.checklist import SpecFileError, SpecGateError, gate
+
+        try:
+            gate()
+        except (SpecGateError, SpecFileError) as err:
+            print(f"aiayn train: {err}", file=sys.stderr)
+            return 3
+    try:
+        result = train_run(spec, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
+                           progress_bar=not args.no_progress and sys.stderr.isatty())  # fmt: skip
+    except RunError as err:
+        print(f"aiayn train: {err}", file=sys.stderr)
+        return 2
+    if world()[0] == 0 and result:
+        keys = ("bleu", "chrf", "exact_match", "train_seconds", "steps")
+        print(json.dumps({k: result[k] for k in keys if k in result}))
+        print(f"run folder: {run_dir}  (translate with: aiayn translate --model {run_dir})")
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from aiayn.run import RunError, load_run, translate_lines
+
+    try:
+        model, tokenizer, _ = load_run(args.model)
+    except RunError as err:
+        print(f"aiayn translate: {err}", file=sys.stderr)
+        return 2
+    if args.input is not None:
+        if not args.input.exists():
+            print(f"aiayn translate: input file {args.input} not found", file=sys.stderr)
+            return 2
+        lines = args.input.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    for line in translate_lines(model, tokenizer, lines, beam_size=args.beam_size, alpha=args.alpha):
+        print(line)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from aiayn.run import RunError, evaluate_run
+
+    try:
+        record = evaluate_run(args.model, args.split, beam_size=args.beam_size, alpha=args.alpha, limit=args.limit)
+    except RunError as err:
+        print(f"aiayn evaluate: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: record[k] for k in ("bleu", "chrf", "exact_match", "bleu_signature")}))
+    return 0
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from aiayn.averaging import average_checkpoints
+    from aiayn.checkpoint import CheckpointError, checkpoint_dirs
+
+    dirs = checkpoint_dirs(args.model)[-args.last :]
+    if not dirs:
+        print(f"aiayn average: {args.model} has no checkpoints", file=sys.stderr)
+        return 2
+    out = args.output or args.model / "model.safetensors"
+    try:
+        average_checkpoints(dirs, out)
+    except CheckpointError as err:
+        print(f"aiayn average: {err}", file=sys.stderr)
+        return 2
+    print(f"averaged {len(dirs)} checkpoints ({', '.join(d.name for d in dirs)}) into {out}")
+    return 0

@@ -1,0 +1,348 @@
+"""§5 Training: batching (§5.1), hardware (§5.2), optimiser (§5.3), regularisation (§5.4).
+
+One loop serves the built-in number task on a CPU and WMT 2014 on many GPUs:
+
+- batches of similar-length pairs under a token budget, source and target counted
+  separately (§5.1; see `aiayn.batching`);
+- an optimiser step consumes `world_size * accum_steps` such batches, so the tokens
+  per step do not depend on the number of devices; the loss is the label-smoothed
+  sum over the step's target tokens divided by their count, so one process with
+  accumulation and many processes under torchrun compute the same update;
+- Adam with the §5.3 settings under the Eq. 3 schedule; residual and embedding
+  dropout and label smoothing as configured (§5.4);
+- bf16 autocast on CUDA; distributed data parallel through torchrun;
+- dropout's random masks are drawn from a seed made of (run seed, step, batch
+  number within the step), so they do not depend on how the step's batches are
+  spread over processes, nor on where a run was interrupted;
+- checkpoints every `save_every` steps (`aiayn.checkpoint`); resuming restores
+  weights, optimiser, schedule, data position and random generators, so the run
+  continues exactly as if never stopped.
+
+Non-finite loss policy: a step whose loss or gradient norm is not finite is
+skipped (no update, the data moves on) and logged; after `max_bad_steps` such
+steps in a row training stops with an error. Checkpoints are written only after
+finite steps, so a good checkpoint is never replaced by a broken one.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from aiayn.batching import Batch, Example, collate, token_batches
+from aiayn.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from aiayn.config import TransformerConfig
+from aiayn.loss import label_smoothed_loss
+from aiayn.model import Transformer
+from aiayn.schedule import make_optimizer
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite losses, bad settings)."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train (not what the model is: that is `TransformerConfig`)."""
+
+    steps: int = 1000
+    warmup_steps: int = 4000
+    lr_scale: float = 1.0  # multiplies Eq. 3 (1.0 = the paper)
+    max_src_tokens: int = 25000  # per batch, §5.1
+    max_tgt_tokens: int = 25000
+    accum_steps: int = 1  # batches per process per optimiser step
+    seed: int = 0
+    save_every: int = 500
+    keep_last: int = 5  # checkpoints kept (the paper averages the last 5 / 20)
+    log_every: int = 10
+    max_bad_steps: int = 5
+    bf16: bool = True  # autocast on CUDA only
+    clip_norm: float = 0.0  # 0 = no clipping (the paper does not clip)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "warmup_steps", "max_src_tokens", "max_tgt_tokens", "accum_steps", "save_every"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr_scale <= 0:
+            raise TrainingError(f"TrainSettings.lr_scale must be positive, got {self.lr_scale}")
+
+
+@dataclass
+class Progress:
+    """Where a run stands: enough to continue it exactly."""
+
+    step: int = 0  # optimiser steps taken
+    epoch: int = 0
+    batch_index: int = 0  # position in this epoch's list of batches
+    bad_steps: int = 0
+    tokens_seen: int = 0
+
+
+def world() -> tuple[int, int]:
+    """(rank, world_size): (0, 1) unless running under torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """Join the torchrun group if launched by torchrun; pick this process's device."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank, world_size = world()
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        return rank, world_size, torch.device("cuda", local)
+    return rank, world_size, torch.device("cpu")
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains a Transformer on tokenized examples; see the module docstring."""
+
+    def __init__(
+        self,
+        cfg: TransformerConfig,
+        settings: TrainSettings,
+        train_examples: Sequence[Example],
+        run_dir: Path,
+        tokenizer_fingerprint: str,
+        bos_id: int,
+        eos_id: int,
+        device: torch.device | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        if not train_examples:
+            raise TrainingError("no training examples")
+        self.cfg, self.settings, self.examples = cfg, settings, tuple(train_examples)
+        self.run_dir, self.tokenizer_fingerprint = Path(run_dir), tokenizer_fingerprint
+        self.bos_id, self.eos_id, self.log = bos_id, eos_id, log
+        self.rank, self.world_size = world()
+        self.device = device or torch.device("cpu")
+        torch.manual_seed(settings.seed)
+        self.model = Transformer(cfg).to(self.device)
+        self.optimizer, self.schedule = make_optimizer(
+            self.model, cfg.d_model, settings.warmup_steps, scale=settings.lr_scale
+        )
+        self.ddp: nn.Module = self.model
+        if self.world_size > 1:
+            self.ddp = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.progress = Progress()
+        self._epoch_batches: tuple[tuple[int, ...], ...] = ()
+        self._epoch_of_batches = -1
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    # -- data ---------------------------------------------------------------
+
+    def _batches(self, epoch: int) -> tuple[tuple[int, ...], ...]:
+        if self._epoch_of_batches != epoch:
+            self._epoch_batches = token_batches(
+                self.examples, self.settings.max_src_tokens, self.settings.max_tgt_tokens,
+                shuffle=True, seed=self.settings.seed, epoch=epoch,
+            )  # fmt: skip
+            self._epoch_of_batches = epoch
+        return self._epoch_batches
+
+    def next_group(self) -> tuple[Batch, ...]:
+        """The batches of the next optimiser step (all processes' share), advancing the position.
+
+        Every process computes the same list of batches; a step takes the next
+        world_size * accum_steps of them (an epoch's leftover that cannot fill a step
+        is skipped, and the next epoch starts).
+        """
+        per_step = self.world_size * self.settings.accum_steps
+        batches = self._batches(self.progress.epoch)
+        if self.progress.batch_index + per_step > len(batches):
+            if len(batches) < per_step:
+                raise TrainingError(
+                    f"an epoch has only {len(batches)} batches but a step needs {per_step} "
+                    f"(world size {self.world_size} x accum_steps {self.settings.accum_steps}): lower the token budget"
+                )
+            self.progress.epoch += 1
+            self.progress.batch_index = 0
+            batches = self._batches(self.progress.epoch)
+        chosen = batches[self.progress.batch_index : self.progress.batch_index + per_step]
+        self.progress.batch_index += per_step
+        return tuple(
+            collate([self.examples[i] for i in idx], self.cfg.pad_id, self.bos_id, self.eos_id) for idx in chosen
+        )
+
+    # -- one step -------------------------------------------------------------
+
+    def _autocast(self) -> torch.autocast:
+        enabled = self.device.type == "cuda" and self.settings.bf16
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step; returns the step's metrics."""
+        self.ddp.train()
+        group = self.next_group()
+        total_tgt = sum(b.n_tgt_tokens for b in group)  # the same number on every process
+        mine = group[self.rank * self.settings.accum_steps : (self.rank + 1) * self.settings.accum_steps]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=self.device)
+        for i, batch in enumerate(mine):
+            # dropout masks depend only on (seed, step, batch), not on how batches are spread
+            torch.manual_seed(_batch_seed(self.settings.seed, self.progress.step, self.rank * self.settings.accum_steps + i))
+            src, tgt_in, tgt_out = (t.to(self.device, non_blocking=True) for t in (batch.src, batch.tgt_in, batch.tgt_out))
+            last = i == len(mine) - 1
+            sync = self.ddp.no_sync() if (self.world_size > 1 and not last) else _null()
+            with sync:
+                with self._autocast():
+                    logits = self.ddp(src, tgt_in)
+                loss = label_smoothed_loss(logits, tgt_out, self.cfg.eps_ls, self.cfg.pad_id, reduction="sum")
+                # DDP averages gradients over processes; scaling by world_size makes it a sum
+                (loss * (self.world_size / total_tgt)).backward()
+            loss_sum += loss.detach()
+        if self.world_size > 1:
+            dist.all_reduce(loss_sum)
+        loss_per_token = float(loss_sum) / total_tgt
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.settings.clip_norm if self.settings.clip_norm > 0 else float("inf")
+        ))  # fmt: skip
+        lr = self.schedule.get_last_lr()[0]
+        finite = math.isfinite(loss_per_token) and math.isfinite(grad_norm)
+        if finite:
+            self.optimizer.step()
+            self.progress.bad_steps = 0
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.progress.bad_steps += 1
+            self.log(f"step {self.progress.step + 1}: non-finite loss or gradient; update skipped")
+            if self.progress.bad_steps >= self.settings.max_bad_steps:
+                raise TrainingError(
+                    f"{self.progress.bad_steps} non-finite steps in a row at step {self.progress.step + 1}; "
+                    f"stopping (the last checkpoint is untouched). Lower lr_scale or check the data."
+                )
+        self.schedule.step()
+        self.progress.step += 1
+        n_tokens = sum(b.n_src_tokens + b.n_tgt_tokens for b in group)
+        self.progress.tokens_seen += n_tokens
+        return {"step": self.progress.step, "loss": loss_per_token, "lr": lr, "grad_norm": grad_norm,
+                "tokens": n_tokens, "finite": finite}  # fmt: skip
+
+    # -- checkpoints -------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "progress": dataclasses.asdict(self.progress),
+            "rng": _rng_state(),
+        }
+
+    def save(self) -> Path | None:
+        if self.rank != 0:
+            return None
+        return save_checkpoint(
+            self.run_dir, self.progress.step, self.model, self.state(), self.cfg.to_dict(),
+            self.tokenizer_fingerprint, keep_last=self.settings.keep_last,
+        )  # fmt: skip
+
+    def resume(self) -> int:
+        """Continue from the newest checkpoint in the run folder; returns its step (0 if none)."""
+        ckpt = latest_checkpoint(self.run_dir)
+        if ckpt is None:
+            return 0
+        state = load_checkpoint(ckpt, self.model, self.cfg.to_dict(), self.tokenizer_fingerprint)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.progress = Progress(**state["progress"])
+        _set_rng_state(state["rng"])
+        self._drop_later_metrics()
+        return self.progress.step
+
+    def _drop_later_metrics(self) -> None:
+        """Metrics logged after the checkpoint we resume from are logged again; drop the old lines."""
+        if self.rank != 0 or not self.metrics_path.exists():
+            return
+        keep = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= self.progress.step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by the interruption
+        self.metrics_path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+
+    # -- the loop -------------------------------------------------------------------
+
+    def write_metrics(self, record: dict[str, Any]) -> None:
+        if self.rank == 0:
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def fit(self, on_log: Callable[[dict[str, Any]], None] | None = None, progress_bar: bool = True) -> None:
+        """Train until `settings.steps`, checkpointing every `save_every` steps and at the end."""
+        s = self.settings
+        bar = _progress_bar(s.steps, self.progress.step, enabled=progress_bar and self.rank == 0)
+        window_tokens, window_start = 0, time.perf_counter()
+        try:
+            while self.progress.step < s.steps:
+                record = self.train_step()
+                window_tokens += record["tokens"]
+                if self.progress.step % s.log_every == 0 or self.progress.step == s.steps:
+                    elapsed = time.perf_counter() - window_start
+                    record["tokens_per_s"] = window_tokens / max(elapsed, 1e-9)
+                    record["time"] = time.time()
+                    self.write_metrics(record)
+                    if on_log is not None:
+                        on_log(record)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}",
+                                        tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)  # fmt: skip
+                    window_tokens, window_start = 0, time.perf_counter()
+                if bar is not None:
+                    bar.update(1)
+                if record["finite"] and (self.progress.step % s.save_every == 0 or self.progress.step == s.steps):
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _batch_seed(seed: int, step: int, batch: int) -> int:
+    digest = hashlib.blake2b(f"{seed}/{step}/{batch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):  # noqa: ANN202
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, mininterval=1.0)
