@@ -9,7 +9,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+import torch  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+# The specs use tiny tensors: one thread avoids torch's thread-pool overhead, which
+# dominates at these sizes (and multiplies on a busy machine).
+torch.set_num_threads(1)
 
 settings.register_profile(
     "aiayn",

@@ -17,7 +17,7 @@ from aiayn.config import TransformerConfig
 from aiayn.embedding import Embedding
 from aiayn.inputs import check_tokens
 from aiayn.layers import DecoderCache, DecoderLayer, EncoderLayer
-from aiayn.masks import padding_mask, subsequent_mask
+from aiayn.masks import decoder_self_mask, padding_mask, subsequent_mask
 from aiayn.positions import LearnedPositions, SinusoidalPositions
 from aiayn.residual import final_norm
 
@@ -106,9 +106,10 @@ class Transformer(nn.Module):
         check_tokens("tgt", tgt, self.vocab_size)
         offset = len(cache) if cache is not None else 0
         n_new = tgt.shape[1]
-        self_attend = subsequent_mask(n_new, offset + n_new, device=tgt.device)  # §3.2.3
-        if cache is None:  # padded target keys are ignored; with a cache, pads are the caller's
-            self_attend = self_attend & padding_mask(tgt, self.cfg.pad_id)
+        if cache is None:  # §3.2.3: earlier-or-same, non-padding positions
+            self_attend = decoder_self_mask(tgt, self.cfg.pad_id)
+        else:  # the new positions see every cached one; pads in a cached prefix are the caller's
+            self_attend = subsequent_mask(n_new, offset + n_new, device=tgt.device)
         x = self.embed_dropout(self.positions(self.tgt_embed(tgt), offset))
         x = self.decoder(x, memory, self_attend, src_attend, cache)
         return self.tgt_embed.logits(x)

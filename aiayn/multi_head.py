@@ -12,7 +12,7 @@ Table 3 include them).
 
 `KVCache` keeps the keys and values of positions already decoded, so incremental
 decoding projects only the newest position (the paper decodes this way but does
-not spell it out; spec/kv_cache.py shows it changes no logits).
+not spell it out; spec/sec3_2_3_incremental_decoding.py shows it changes no logits).
 """
 
 from dataclasses import dataclass
