@@ -6,7 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-from aiayn.training import TrainSettings
+from aiayn.checkpoint import CheckpointError
+from aiayn.config import ConfigError
+from aiayn.data.parallel import DataError
+from aiayn.run import RunError
+from aiayn.tokenizer import TokenizerError
+from aiayn.training import TrainingError, TrainSettings
+
+# Errors that describe a problem with what the user asked for: printed in one line, exit 2.
+USER_ERRORS = (RunError, ConfigError, DataError, CheckpointError, TokenizerError, TrainingError)
 
 # The built-in task's recipe (tiny preset, 2 CPU cores, about ten minutes).
 NUMBERS_TRAIN = TrainSettings(
@@ -27,6 +35,8 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
     t.add_argument("--overwrite", action="store_true", help="replace whatever the run folder holds")
     t.add_argument("--data-dir", type=Path, default=None, help="with --task files: folder of SPLIT.jsonl files")
+    t.add_argument("--set", dest="model_set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one TransformerConfig field of the preset, e.g. --set d_model=128 --set n_layers=2")
     t.add_argument("--steps", type=int, default=None)
     t.add_argument("--warmup-steps", type=int, default=None)
     t.add_argument("--lr-scale", type=float, default=None, help="multiplier on Eq. 3 (paper: 1)")
@@ -88,7 +98,7 @@ def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
             raise SystemExit("aiayn train --task files needs --data-dir DIR (with train/validation/test .jsonl files)")
         data = {"data_dir": str(args.data_dir)}
     return RunSpec(
-        task=args.task, direction=args.direction,
+        task=args.task, direction=args.direction, model=_model_changes(args.model_set),
         preset=args.preset or ("tiny" if args.task == "numbers" else "base"),
         bpe_vocab=args.bpe_vocab or (1000 if args.task == "numbers" else 37000),
         max_len=256, train=settings, data=data,
@@ -96,8 +106,35 @@ def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
     )  # fmt: skip
 
 
+def _model_changes(items: list[str]) -> dict:
+    """Parse --set FIELD=VALUE into TransformerConfig changes, typed like the field."""
+    from aiayn.config import TransformerConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TransformerConfig)}
+    defaults = TransformerConfig()
+    changes: dict = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields or name == "vocab_size":
+            known = ", ".join(n for n in fields if n != "vocab_size")
+            raise SystemExit(f"aiayn train: --set {item!r}: expected FIELD=VALUE with FIELD one of {known}")
+        current = getattr(defaults, name)
+        try:
+            if isinstance(current, bool):
+                changes[name] = value.lower() in ("1", "true", "yes")
+            elif isinstance(current, int) or current is None:
+                changes[name] = int(value)
+            elif isinstance(current, float):
+                changes[name] = float(value)
+            else:
+                changes[name] = value
+        except ValueError:
+            raise SystemExit(f"aiayn train: --set {item!r}: {value!r} is not a valid {name}") from None
+    return changes
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from aiayn.run import RunError, RunSpec, train_run
+    from aiayn.run import RunSpec, train_run
     from aiayn.training import world
 
     if args.resume is not None:
@@ -124,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train_run(spec, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
                            progress_bar=not args.no_progress and sys.stderr.isatty())  # fmt: skip
-    except RunError as err:
+    except USER_ERRORS as err:
         print(f"aiayn train: {err}", file=sys.stderr)
         return 2
     if world()[0] == 0 and result:
@@ -135,11 +172,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from aiayn.run import RunError, load_run, translate_lines
+    from aiayn.run import load_run, translate_lines
 
     try:
         model, tokenizer, _ = load_run(args.model)
-    except RunError as err:
+    except USER_ERRORS as err:
         print(f"aiayn translate: {err}", file=sys.stderr)
         return 2
     if args.input is not None:
@@ -155,11 +192,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from aiayn.run import RunError, evaluate_run
+    from aiayn.run import evaluate_run
 
     try:
         record = evaluate_run(args.model, args.split, beam_size=args.beam_size, alpha=args.alpha, limit=args.limit)
-    except RunError as err:
+    except USER_ERRORS as err:
         print(f"aiayn evaluate: {err}", file=sys.stderr)
         return 2
     print(json.dumps({k: record[k] for k in ("bleu", "chrf", "exact_match", "bleu_signature")}))
@@ -168,7 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_average(args: argparse.Namespace) -> int:
     from aiayn.averaging import average_checkpoints
-    from aiayn.checkpoint import CheckpointError, checkpoint_dirs
+    from aiayn.checkpoint import checkpoint_dirs
 
     dirs = checkpoint_dirs(args.model)[-args.last :]
     if not dirs:
@@ -177,7 +214,7 @@ def cmd_average(args: argparse.Namespace) -> int:
     out = args.output or args.model / "model.safetensors"
     try:
         average_checkpoints(dirs, out)
-    except CheckpointError as err:
+    except USER_ERRORS as err:
         print(f"aiayn average: {err}", file=sys.stderr)
         return 2
     print(f"averaged {len(dirs)} checkpoints ({', '.join(d.name for d in dirs)}) into {out}")

@@ -29,7 +29,7 @@ import torch
 from aiayn.batching import Example, encode_pairs
 from aiayn.checkpoint import atomic_write_text, checkpoint_dirs, load_weights, save_weights
 from aiayn.config import TransformerConfig, preset
-from aiayn.data.numbers import Pair, number_pairs
+from aiayn.data.numbers import TOKENIZER_PAIRS, Pair, number_pairs
 from aiayn.model import Transformer
 from aiayn.tokenizer import BpeTokenizer
 from aiayn.training import Trainer, TrainSettings, init_distributed, world
@@ -124,8 +124,10 @@ def prepare(spec: RunSpec, run_dir: Path, log: Log) -> tuple[BpeTokenizer, tuple
     train_pairs = load_pairs(spec, "train")
     tok_path = run_dir / "tokenizer.json"
     if rank == 0 and not tok_path.exists():
-        texts = [p.src for p in train_pairs] + [p.tgt for p in train_pairs]
-        tokenizer = BpeTokenizer.train(texts, vocab_size=spec.bpe_vocab)
+        # the vocabulary is learned from the first pairs: the number task's 20,000 already
+        # hold every piece; for real data a million pairs is plenty
+        max_pairs = int(spec.data.get("tokenizer_pairs", TOKENIZER_PAIRS if spec.task == "numbers" else 1_000_000))
+        tokenizer = BpeTokenizer.train_on_pairs(train_pairs, spec.bpe_vocab, max_pairs=max_pairs)
         tokenizer.save(tok_path)
     if world_size > 1:
         torch.distributed.barrier()

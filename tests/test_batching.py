@@ -1,0 +1,200 @@
+"""§5.1 batching: length-sorted batches under separate source and target token budgets."""
+
+import random
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from jaxtyping import TypeCheckError
+
+from aiayn.batching import (
+    Batch,
+    Example,
+    collate,
+    encode_pairs,
+    group_for_accumulation,
+    padding_ratio,
+    shard,
+    token_batches,
+)
+from aiayn.data.numbers import Pair, number_pairs
+from aiayn.tokenizer import BpeTokenizer
+
+PAD, BOS, EOS = 0, 2, 3
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> BpeTokenizer:
+    pairs = number_pairs("train", 1000, seed=5)
+    return BpeTokenizer.train([p.src for p in pairs] + [p.tgt for p in pairs], vocab_size=500)
+
+
+@pytest.fixture(scope="module")
+def number_examples(tokenizer: BpeTokenizer) -> tuple[Example, ...]:
+    examples, dropped = encode_pairs(number_pairs("train", 3000, seed=6), tokenizer, max_len=128)
+    assert dropped == 0
+    return examples
+
+
+def _random_examples(seed: int, n: int, longest: int = 40) -> tuple[Example, ...]:
+    rng = random.Random(seed)
+    def ids(least: int) -> tuple[int, ...]:
+        return tuple(rng.randrange(4, 50) for _ in range(rng.randint(least, longest)))
+
+    return tuple(Example((*ids(1), EOS), ids(0)) for _ in range(n))
+
+
+def _padded(examples: tuple[Example, ...], batch: tuple[int, ...]) -> tuple[int, int]:
+    """(padded source size, padded target size) of a batch: target counts len(tgt) + 1."""
+    return (
+        len(batch) * max(len(examples[i].src) for i in batch),
+        len(batch) * max(len(examples[i].tgt) + 1 for i in batch),
+    )
+
+
+def test_encode_pairs_ends_sources_with_eos_and_keeps_targets_bare(tokenizer: BpeTokenizer) -> None:
+    """A source is its ids then </s>; a target is its ids alone (collate adds <s> and </s>)."""
+    pair = Pair("three hundred and twenty-one, seven", "dreihunderteinundzwanzig, sieben")
+    (example,), dropped = encode_pairs([pair], tokenizer, max_len=64)
+    assert dropped == 0
+    assert example.src == (*tokenizer.encode(pair.src), tokenizer.eos_id)
+    assert example.tgt == tuple(tokenizer.encode(pair.tgt))
+
+
+def test_encode_pairs_drops_and_counts_pairs_longer_than_max_len(tokenizer: BpeTokenizer) -> None:
+    """Pairs whose source + </s> or target + 1 exceeds max_len are dropped and counted, the rest kept in order."""
+    pairs = number_pairs("validation", 200, seed=1)
+    max_len = 12
+    examples, dropped = encode_pairs(pairs, tokenizer, max_len=max_len)
+    fits = [p for p in pairs if max(len(tokenizer.encode(p.src)), len(tokenizer.encode(p.tgt))) + 1 <= max_len]
+    assert 0 < dropped < len(pairs) and len(examples) == len(fits) == len(pairs) - dropped
+    assert [tokenizer.decode(e.tgt) for e in examples] == [p.tgt for p in fits]
+    assert all(len(e.src) <= max_len and len(e.tgt) + 1 <= max_len for e in examples)
+    # the limits exactly: a target of L tokens needs max_len >= L + 1 (for <s> or </s>), a source too (for </s>)
+    for pair in (Pair("seven", "drei, vier, fünf, sechs"), Pair("drei, vier, fünf, sechs", "seven")):
+        longest = max(len(tokenizer.encode(pair.src)), len(tokenizer.encode(pair.tgt)))
+        assert encode_pairs([pair], tokenizer, max_len=longest + 1)[1] == 0
+        assert encode_pairs([pair], tokenizer, max_len=longest)[1] == 1
+
+
+@given(seed=st.integers(0, 2**16), budget_src=st.integers(1, 400), budget_tgt=st.integers(1, 400))
+def test_every_example_is_in_exactly_one_batch_per_epoch(seed: int, budget_src: int, budget_tgt: int) -> None:
+    """The batches of an epoch partition the example indices, whatever the budgets."""
+    examples = _random_examples(seed, 97)
+    batches = token_batches(examples, budget_src, budget_tgt, seed=seed, epoch=seed % 3)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(examples)))
+    assert all(batch for batch in batches)
+
+
+@given(seed=st.integers(0, 2**16), budget_src=st.integers(1, 400), budget_tgt=st.integers(1, 400))
+def test_padded_batches_stay_within_both_budgets_unless_alone(seed: int, budget_src: int, budget_tgt: int) -> None:
+    """Every batch of 2+ keeps batch * max source length and batch * max(target + 1) within their budgets."""
+    examples = _random_examples(seed, 97)
+    for batch in token_batches(examples, budget_src, budget_tgt, seed=seed):
+        src, tgt = _padded(examples, batch)
+        assert len(batch) == 1 or (src <= budget_src and tgt <= budget_tgt)
+
+
+def test_an_example_over_the_budget_gets_a_batch_of_its_own() -> None:
+    """An example longer than a budget on its own is put alone in a batch, not dropped."""
+    examples = _random_examples(0, 50, longest=10) + (Example(tuple(range(4, 40)) + (EOS,), (5, 6)),)
+    batches = token_batches(examples, max_src_tokens=30, max_tgt_tokens=100, seed=0)
+    assert (len(examples) - 1,) in batches
+
+
+def test_batches_are_as_full_as_the_budget_allows() -> None:
+    """Cutting is greedy: adding the next example in sorted order would have broken a budget."""
+    examples = _random_examples(3, 200)
+    batches = token_batches(examples, 300, 300, shuffle=False)
+    for batch, following in zip(batches, batches[1:]):
+        src, tgt = _padded(examples, (*batch, following[0]))
+        assert src > 300 or tgt > 300
+
+
+def test_same_seed_and_epoch_give_the_same_batches_and_new_epochs_reshuffle() -> None:
+    """Batches depend only on (seed, epoch): repeatable, and different for another epoch or seed."""
+    examples = _random_examples(1, 300)
+    first = token_batches(examples, 200, 200, seed=4, epoch=0)
+    assert first == token_batches(examples, 200, 200, seed=4, epoch=0)
+    assert first != token_batches(examples, 200, 200, seed=4, epoch=1)
+    assert first != token_batches(examples, 200, 200, seed=5, epoch=0)
+    unshuffled = token_batches(examples, 200, 200, shuffle=False, epoch=7)
+    assert unshuffled == token_batches(examples, 200, 200, shuffle=False, epoch=8)
+    assert [len(examples[b[0]].src) for b in unshuffled] == sorted(len(examples[b[0]].src) for b in unshuffled)
+
+
+def test_padding_waste_is_small_on_the_number_task(number_examples: tuple[Example, ...]) -> None:
+    """Length-sorted batches pad the number task by under 15%; random batches of the same count waste far more."""
+    batches = token_batches(number_examples, 800, 800, seed=0)
+    ratio = padding_ratio(number_examples, batches)
+    order = list(range(len(number_examples)))
+    random.Random(0).shuffle(order)
+    size = len(number_examples) // len(batches)
+    unsorted = [tuple(order[k : k + size]) for k in range(0, len(order), size)]
+    unsorted_ratio = padding_ratio(number_examples, unsorted)
+    print(f"padded/real tokens: {ratio:.3f} sorted, {unsorted_ratio:.3f} unsorted ({len(batches)} batches)")
+    assert ratio < 1.15
+    assert unsorted_ratio > 1.5
+
+
+def test_collate_builds_shifted_decoder_input_and_output() -> None:
+    """tgt_in is [<s>] + tgt and tgt_out is tgt + [</s>], right-padded; src is right-padded."""
+    examples = (Example((7, 8, EOS), (9,)), Example((5, EOS), (10, 11, 12)))
+    batch = collate(examples, PAD, BOS, EOS)
+    assert batch.src.tolist() == [[7, 8, EOS], [5, EOS, PAD]]
+    assert batch.tgt_in.tolist() == [[BOS, 9, PAD, PAD], [BOS, 10, 11, 12]]
+    assert batch.tgt_out.tolist() == [[9, EOS, PAD, PAD], [10, 11, 12, EOS]]
+    assert batch.src.dtype == torch.long
+    assert (batch.n_src_tokens, batch.n_tgt_tokens) == (5, 6)
+
+
+@given(seed=st.integers(0, 2**16))
+def test_collate_output_is_input_shifted_left_by_one(seed: int) -> None:
+    """At every real position t, tgt_out[t] == tgt_in[t + 1]: the decoder predicts the next token."""
+    examples = _random_examples(seed, 5, longest=7)
+    batch = collate(examples, PAD, BOS, EOS)
+    for row, e in enumerate(examples):
+        n = len(e.tgt) + 1
+        assert batch.tgt_in[row, 1:n].tolist() == batch.tgt_out[row, : n - 1].tolist() == list(e.tgt)
+        assert (batch.tgt_out[row, n:] == PAD).all() and (batch.src[row, len(e.src):] == PAD).all()
+    assert batch.n_src_tokens == sum(len(e.src) for e in examples)
+    assert batch.n_tgt_tokens == sum(len(e.tgt) + 1 for e in examples)
+
+
+def test_batch_shapes_are_checked() -> None:
+    """A Batch whose decoder input and output lengths differ is refused by the shape annotations."""
+    good = collate((Example((4, EOS), (5, 6)),), PAD, BOS, EOS)
+    with pytest.raises(TypeCheckError):
+        Batch(good.src, good.tgt_in, good.tgt_out[:, :-1], PAD)
+
+
+@given(n_batches=st.integers(1, 60), world_size=st.integers(1, 8))
+def test_shards_are_equal_sized_disjoint_and_miss_only_the_leftover(n_batches: int, world_size: int) -> None:
+    """Every rank gets len // world_size batches, no batch twice, and only len % world_size are skipped."""
+    batches = tuple((k,) for k in range(n_batches))
+    if n_batches < world_size:
+        with pytest.raises(ValueError, match="cannot give each"):
+            shard(batches, 0, world_size)
+        return
+    shards = [shard(batches, rank, world_size) for rank in range(world_size)]
+    assert {len(s) for s in shards} == {n_batches // world_size}
+    taken = [b for s in shards for b in s]
+    assert len(set(taken)) == len(taken)
+    assert len(batches) - len(taken) == n_batches % world_size
+
+
+def test_shard_rejects_bad_rank() -> None:
+    """A rank outside [0, world_size) is refused."""
+    with pytest.raises(ValueError, match="rank"):
+        shard(((0,), (1,)), 2, 2)
+
+
+@given(n_batches=st.integers(0, 40), accum_steps=st.integers(1, 9))
+def test_accumulation_groups_cover_batches_in_order(n_batches: int, accum_steps: int) -> None:
+    """Groups hold accum_steps consecutive batches (the last may be shorter) and together give back every batch."""
+    batches = tuple((k,) for k in range(n_batches))
+    groups = group_for_accumulation(batches, accum_steps)
+    assert tuple(b for g in groups for b in g) == batches
+    assert all(len(g) == accum_steps for g in groups[:-1]) and all(1 <= len(g) <= accum_steps for g in groups)
