@@ -47,6 +47,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--keep-last", type=int, default=None)
     t.add_argument("--average-last", type=int, default=None, help="average the last k checkpoints at the end (§6.1)")
     t.add_argument("--n-train", type=int, default=None, help="numbers task: training pairs")
+    t.add_argument("--n-test", type=int, default=None, help="numbers task: test pairs evaluated at the end")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -91,8 +92,9 @@ def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
     data: dict = {}
     if args.task == "numbers":
         data = dict(NUMBERS_DATA)
-        if args.n_train is not None:
-            data["n_train"] = args.n_train
+        for key in ("n_train", "n_test"):
+            if getattr(args, key) is not None:
+                data[key] = getattr(args, key)
     elif args.task == "files":
         if args.data_dir is None:
             raise SystemExit("aiayn train --task files needs --data-dir DIR (with train/validation/test .jsonl files)")

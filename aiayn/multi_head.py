@@ -62,10 +62,6 @@ class MultiHeadAttention(nn.Module):
         self.record_weights = False  # keep the attention maps of the last call
         self.last_weights: Tensor | None = None
 
-    def split_heads(self, x: Float[Tensor, "batch n d_heads"], d_head: int) -> Float[Tensor, "batch h n d_head"]:
-        batch, n, _ = x.shape
-        return x.view(batch, n, self.h, d_head).transpose(1, 2)
-
     def forward(
         self,
         x_q: Float[Tensor, "batch n_q {self.d_model}"],
@@ -78,12 +74,14 @@ class MultiHeadAttention(nn.Module):
         With a cache, `attend` covers the cached positions too (n_all = n_cached + n_kv,
         or n_cached for a filled static cache).
         """
-        q = self.split_heads(self.w_q(x_q), self.d_k)  # Q W^Q, per head
+        batch, n_q, n_kv = x_q.shape[0], x_q.shape[1], x_kv.shape[1]
+        # (batch, n, h * d) -> (batch, h, n, d): one slice of columns per head
+        q = self.w_q(x_q).view(batch, n_q, self.h, self.d_k).transpose(1, 2)  # Q W_i^Q
         if cache is not None and cache.static and cache.k is not None and cache.v is not None:
             k, v = cache.k, cache.v
         else:
-            k = self.split_heads(self.w_k(x_kv), self.d_k)  # K W^K
-            v = self.split_heads(self.w_v(x_kv), self.d_v)  # V W^V
+            k = self.w_k(x_kv).view(batch, n_kv, self.h, self.d_k).transpose(1, 2)  # K W_i^K
+            v = self.w_v(x_kv).view(batch, n_kv, self.h, self.d_v).transpose(1, 2)  # V W_i^V
             if cache is not None:
                 if not cache.static and cache.k is not None and cache.v is not None:
                     k = torch.cat([cache.k, k], dim=-2)
@@ -95,6 +93,5 @@ class MultiHeadAttention(nn.Module):
             heads = weights @ v
         else:
             heads = fused_attention(q, k, v, attend)
-        batch, _, n_q, _ = heads.shape
         concat = heads.transpose(1, 2).reshape(batch, n_q, self.h * self.d_v)  # Concat(head_1..head_h)
         return self.w_o(concat)  # ... W^O

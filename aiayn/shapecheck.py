@@ -30,6 +30,8 @@ def wanted(flag: bool | None = None) -> bool:
 def enable() -> None:
     """Install the import hook for the aiayn package. Must run before model code is imported."""
     already = [m for m in _MODEL_MODULES if m in sys.modules]
+    if already and active():  # checked already (pytest's --jaxtyping-packages, or a second call)
+        return
     if already:
         raise RuntimeError(
             f"aiayn.shapecheck.enable() called after {', '.join(already)} was imported; "

@@ -199,7 +199,7 @@ class Trainer:
         enabled = self.device.type == "cuda" and self.settings.bf16
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self) -> dict[str, float | int | bool]:
         """One optimiser step; returns the step's metrics."""
         self.ddp.train()
         group = self.next_group()

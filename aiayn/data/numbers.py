@@ -23,17 +23,21 @@ Splits. Every number belongs to exactly one split, by a fixed arithmetic rule
 (Fibonacci hashing; no salt, no state, O(1) per number):
 
     bucket(n) = ((n * 2654435761) mod 2**32) * 100 // 2**32      in 0..99
-    split_of(n) = "test" if bucket < 5, "validation" if bucket < 10, else "train"
+    split_of(n) = "train" if n < 20, else
+                  "test" if bucket < 5, "validation" if bucket < 10, else "train"
 
-so about 5% of numbers are test numbers, 5% validation and 90% train, spread evenly
-over magnitudes and last digits (among 0..99: test 0, 13, 34, 47, 68, 89; validation 5,
-26, 60, 81, 94). An example of a split uses only numbers of that split, so no number of a
+Zero to nineteen are the words every other number is built from (and "zero" / "null"
+occurs in no other number), so they are always training numbers: a held-out number
+is then a new composition of words seen in training, never an unseen word. Above 19,
+about 5% of numbers are test numbers, 5% validation and 90% train, spread evenly over
+magnitudes and last digits (among 20..99: test 34, 47, 68, 89; validation 26, 60, 81,
+94). An example of a split uses only numbers of that split, so no number of a
 validation or test example ever appears in a training example.
 
 Sampling. Each example has a number of items drawn uniformly from 1..max_items; each item
 draws a digit count uniformly among those that the split has numbers of, then a number of
 that split with that many digits uniformly. Every magnitude is thus equally common, and
-small numbers repeat often (the test split's only one-digit number is 0). Draws depend
+small numbers repeat often (validation and test have no one-digit numbers). Draws depend
 only on (split, seed, max_number, max_items), so "en-de" and "de-en" give the same
 examples with sides swapped.
 """
@@ -61,6 +65,7 @@ MAX_ITEMS = 4
 VOCAB_SIZE = 1000
 TOKENIZER_PAIRS = 20_000
 SEPARATOR = ", "
+ALWAYS_TRAIN = 20  # numbers below this are training numbers whatever their bucket
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ def split_of(n: int, max_number: int = MAX_NUMBER) -> str:
     """The split that number n belongs to (see the module docstring for the rule)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < max_number:
         raise ValueError(f"split_of: n must be an integer in [0, {max_number}), got {n!r}")
+    if n < ALWAYS_TRAIN:
+        return "train"
     b = _bucket(n)
     return "test" if b < 5 else "validation" if b < 10 else "train"
 
@@ -121,7 +128,9 @@ def _numbers_by_digits(split: str, max_number: int) -> tuple[tuple[int, ...], ..
     n = np.arange(max_number, dtype=np.uint64)
     bucket = (n * np.uint64(2654435761) % np.uint64(2**32)) * np.uint64(100) >> np.uint64(32)
     low, high = {"test": (0, 5), "validation": (5, 10), "train": (10, 100)}[split]
-    member = (bucket >= low) & (bucket < high)
+    member = (bucket >= low) & (bucket < high) & (n >= np.uint64(ALWAYS_TRAIN))
+    if split == "train":
+        member |= n < np.uint64(ALWAYS_TRAIN)
     groups = []
     for digits in range(1, len(str(max_number - 1)) + 1):
         start, stop = (0 if digits == 1 else 10 ** (digits - 1)), min(10**digits, max_number)

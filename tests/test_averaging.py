@@ -1,0 +1,56 @@
+"""Averaging checkpoint folders into one weights file (aiayn/averaging.py, §6.1).
+
+The averaging rule itself is specified in spec/sec6_1_decoding.py.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from aiayn.averaging import average_checkpoints
+from aiayn.checkpoint import CheckpointError, checkpoint_dirs, load_weights, save_checkpoint
+from aiayn.config import TransformerConfig
+from aiayn.model import Transformer
+
+CFG = TransformerConfig.tiny(vocab_size=23, d_model=16, h=2, d_ff=24, n_layers=1, p_drop=0.0)
+
+
+def write_run(run: Path, n: int, cfg: TransformerConfig = CFG, first_seed: int = 0) -> list[Transformer]:
+    models = []
+    for i in range(n):
+        torch.manual_seed(first_seed + i)
+        models.append(Transformer(cfg))
+        save_checkpoint(run, first_seed + i + 1, models[-1], {"step": i + 1}, cfg.to_dict(), "tok", keep_last=0)
+    return models
+
+
+def test_average_of_checkpoint_folders_loads_as_the_mean(tmp_path: Path) -> None:
+    models = write_run(tmp_path, 3)
+    out = tmp_path / "model.safetensors"
+    average_checkpoints(checkpoint_dirs(tmp_path), out)
+    assert out.exists() and not (tmp_path / "model.safetensors.tmp").exists()
+    averaged = Transformer(CFG)
+    load_weights(averaged, out)
+    assert averaged.src_embed is averaged.tgt_embed  # still one shared embedding
+    for name, tensor in averaged.state_dict().items():
+        mean = torch.stack([m.state_dict()[name] for m in models]).double().mean(0)
+        torch.testing.assert_close(tensor.double(), mean, rtol=0, atol=1e-7)
+
+
+def test_checkpoints_of_different_models_are_refused(tmp_path: Path) -> None:
+    write_run(tmp_path, 1)
+    write_run(tmp_path, 1, CFG.replace(d_ff=32), first_seed=5)
+    with pytest.raises(CheckpointError, match="d_ff"):
+        average_checkpoints(checkpoint_dirs(tmp_path), tmp_path / "avg.safetensors")
+    assert not (tmp_path / "avg.safetensors").exists()
+
+
+def test_damaged_checkpoint_is_refused(tmp_path: Path) -> None:
+    write_run(tmp_path, 2)
+    weights = checkpoint_dirs(tmp_path)[1] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError):
+        average_checkpoints(checkpoint_dirs(tmp_path), tmp_path / "avg.safetensors")
+    with pytest.raises(CheckpointError, match="no checkpoints"):
+        average_checkpoints([], tmp_path / "avg.safetensors")
