@@ -101,7 +101,7 @@ def test_train_refuses_when_a_spec_fails(monkeypatch: pytest.MonkeyPatch, capsys
 def test_trace_and_params_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["trace", "--preset", "tiny", "--vocab-size", "50"]) == 0
     trace = capsys.readouterr().out
-    assert "encoder.layers.2.self_attn" in trace and "(2, 7, 256)" in trace
+    assert "encoder.layers.2.self_attn" in trace and "(2, 7, 128)" in trace
     assert main(["params", "--preset", "base"]) == 0
     params = capsys.readouterr().out
     assert "44,138,496" in params and "65M" in params
