@@ -12,6 +12,10 @@ The modules follow the paper's sections:
     layers, model    §3.1    encoder and decoder layers and stacks, the Transformer
     schedule         §5.3    Adam settings and the Eq. 3 learning rate
     loss             §5.4    label smoothing
+    batching         §5.1    length-grouped batches under a token budget
+    training         §5      the training loop (accumulation, torchrun, bf16, resume)
+    decoding         §6.1    greedy and beam search with the GNMT length penalty
+    averaging        §6.1    checkpoint averaging
     config           Table 3 hyperparameters and presets
 
 Names are imported lazily, so that shape checking (a jaxtyping import hook) can be
@@ -46,6 +50,9 @@ _EXPORTS = {
     "make_optimizer": "aiayn.schedule",
     "label_smoothed_loss": "aiayn.loss",
     "InputError": "aiayn.inputs",
+    "greedy_decode": "aiayn.decoding",
+    "beam_search": "aiayn.decoding",
+    "BpeTokenizer": "aiayn.tokenizer",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
     from aiayn.attention import attention_weights, fused_attention, scaled_dot_product_attention
     from aiayn.config import ConfigError, TransformerConfig, preset, table3_row
     from aiayn.decoder_only import DecoderOnlyLM
+    from aiayn.decoding import beam_search, greedy_decode
     from aiayn.encoder_classifier import EncoderClassifier
     from aiayn.feed_forward import PositionWiseFeedForward
     from aiayn.inputs import InputError
@@ -63,6 +71,7 @@ if TYPE_CHECKING:
     from aiayn.multi_head import KVCache, MultiHeadAttention
     from aiayn.positions import sinusoidal_encoding
     from aiayn.schedule import lrate, make_optimizer
+    from aiayn.tokenizer import BpeTokenizer
 
 
 def __getattr__(name: str) -> object:

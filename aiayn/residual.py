@@ -34,14 +34,8 @@ class PostNormResidual(nn.Module):
         return self.norm(x + self.dropout(sublayer(x)))
 
 
-class PreNormResidual(nn.Module):
+class PreNormResidual(PostNormResidual):
     """x + Dropout(Sublayer(LayerNorm(x))): a named departure, not the paper's."""
-
-    def __init__(self, d_model: int, p_drop: float) -> None:
-        super().__init__()
-        self.d_model = d_model
-        self.dropout = nn.Dropout(p_drop)
-        self.norm = nn.LayerNorm(d_model)
 
     def forward(
         self, x: Float[Tensor, "batch n {self.d_model}"], sublayer: Sublayer
