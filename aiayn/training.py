@@ -24,6 +24,7 @@ steps in a row training stops with an error. Checkpoints are written only after
 finite steps, so a good checkpoint is never replaced by a broken one.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -209,10 +210,11 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(mine):
             # dropout masks depend only on (seed, step, batch), not on how batches are spread
-            torch.manual_seed(_batch_seed(self.settings.seed, self.progress.step, self.rank * self.settings.accum_steps + i))
+            global_index = self.rank * self.settings.accum_steps + i
+            torch.manual_seed(_batch_seed(self.settings.seed, self.progress.step, global_index))
             src, tgt_in, tgt_out = (t.to(self.device, non_blocking=True) for t in (batch.src, batch.tgt_in, batch.tgt_out))
             last = i == len(mine) - 1
-            sync = self.ddp.no_sync() if (self.world_size > 1 and not last) else _null()
+            sync = self.ddp.no_sync() if (self.world_size > 1 and not last) else contextlib.nullcontext()
             with sync:
                 with self._autocast():
                     logits = self.ddp(src, tgt_in)
@@ -330,14 +332,6 @@ class Trainer:
 def _batch_seed(seed: int, step: int, batch: int) -> int:
     digest = hashlib.blake2b(f"{seed}/{step}/{batch}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):  # noqa: ANN202
