@@ -102,10 +102,9 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> None:
     model config. The file is written under a temporary name and renamed, so `out`
     is never left half-written. Raises `CheckpointError` for anything unusable.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    from aiayn.checkpoint import CheckpointError, verify_checkpoint
+    from aiayn.checkpoint import CheckpointError, read_weights, verify_checkpoint
 
     if len(checkpoints) == 0:
         raise CheckpointError("average_checkpoints: no checkpoints to average")
@@ -115,13 +114,7 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> None:
             first = metas[0].config
             diff = sorted(k for k in set(meta.config) | set(first) if meta.config.get(k) != first.get(k))
             raise CheckpointError(f"{c}: a different model config from {checkpoints[0]} (differs in {', '.join(diff)})")
-    states = []
-    for c in checkpoints:
-        path = Path(c) / "model.safetensors"
-        try:
-            states.append(load_file(str(path)))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{path}: unreadable weights file: {err}") from err
+    states = [read_weights(Path(c) / "model.safetensors") for c in checkpoints]
     try:
         averaged = average_state_dicts(states)
     except ValueError as err:

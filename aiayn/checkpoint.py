@@ -27,6 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from torch import nn
 
+from aiayn.averaging import tied_groups
+
 CHECKPOINT_DIR = "checkpoints"
 _PREFIX = "step-"
 
@@ -73,11 +75,12 @@ def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None =
 
 def load_weights(model: nn.Module, path: Path) -> None:
     """Load safetensors weights into `model`, re-tying shared tensors; strict about names and shapes."""
-    state = _read_safetensors(path)
+    state = read_weights(path)
     _apply_state(_unwrap(model), state, path)
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; CheckpointError naming the file if it is missing or damaged."""
     if not path.exists():
         raise CheckpointError(f"{path}: weights file not found")
     try:
@@ -89,11 +92,8 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def _apply_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     expected = model.state_dict()
     # a tied tensor appears under several names in state_dict() (one storage); the file holds one
-    groups: dict[object, list[str]] = {}
-    for name, tensor in expected.items():
-        groups.setdefault((tensor.untyped_storage().data_ptr(), tensor.storage_offset()), []).append(name)
     full: dict[str, torch.Tensor] = {}
-    for names in groups.values():
+    for names in tied_groups(expected):
         present = [n for n in names if n in state]
         if not present:
             raise CheckpointError(f"{path}: missing tensor {names[0]!r} (a checkpoint of another model?)")
@@ -212,7 +212,7 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Verify, then load weights into `model`; return the training state (for the caller to apply)."""
     verify_checkpoint(ckpt, config, tokenizer)
-    weights = _read_safetensors(Path(ckpt) / "model.safetensors")
+    weights = read_weights(Path(ckpt) / "model.safetensors")
     try:
         state = torch.load(Path(ckpt) / "state.pt", weights_only=True, map_location="cpu")
     except Exception as err:  # torch raises several types for a damaged pickle

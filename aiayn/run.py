@@ -236,8 +236,8 @@ def translate_lines(
     """Translate sentences with beam search (§6.1); empty lines stay empty.
 
     Sentences are sorted by length into batches for speed and returned in input order.
-    Input longer than the model's learned-position limit is cut, with a warning
-    from the caller's side (`max_input`)."""
+    With learned positions (Table 3 row E), input is cut to leave room for max_extra
+    output positions within max_len; sinusoidal positions have no limit."""
     from aiayn.decoding import beam_search, greedy_decode
 
     device = next(model.parameters()).device
