@@ -18,10 +18,10 @@ WORKER = r"""
 import json, sys, time, torch
 checked = sys.argv[1] == "1"
 if checked:
-    from aiayn.shapecheck import enable
+    from aiayn.checks.shapecheck import enable
     enable()
 from aiayn import Transformer, TransformerConfig
-from aiayn.shapecheck import active
+from aiayn.checks.shapecheck import active
 assert active() == checked
 torch.set_num_threads(1)
 torch.manual_seed(0)

@@ -31,12 +31,12 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from aiayn import Transformer, TransformerConfig
-from aiayn.embedding import Embedding
-from aiayn.feed_forward import PositionWiseFeedForward
-from aiayn.multi_head import MultiHeadAttention
-from aiayn.residual import PostNormResidual, PreNormResidual
+from aiayn.model.embedding import Embedding
+from aiayn.model.feed_forward import PositionWiseFeedForward
+from aiayn.model.multi_head import MultiHeadAttention
+from aiayn.model.residual import PostNormResidual, PreNormResidual
 
-CODE = "aiayn/model.py, aiayn/layers.py, aiayn/residual.py"
+CODE = "aiayn/model/transformer.py, aiayn/model/layers.py, aiayn/model/residual.py"
 
 VOCAB = 37
 

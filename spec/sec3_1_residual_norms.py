@@ -34,11 +34,11 @@ from hypothesis import strategies as st
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from aiayn.config import ConfigError, TransformerConfig
-from aiayn.model import Transformer
-from aiayn.residual import PostNormResidual
+from aiayn.model.config import ConfigError, TransformerConfig
+from aiayn.model.transformer import Transformer
+from aiayn.model.residual import PostNormResidual
 
-CODE = "aiayn/residual.py"
+CODE = "aiayn/model/residual.py"
 
 VOCAB = 53
 

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from aiayn import attention_weights, fused_attention, padding_mask, scaled_dot_product_attention, subsequent_mask
 
-CODE = "aiayn/attention.py"
+CODE = "aiayn/model/attention.py"
 
 PRIMES = st.sampled_from([2, 3, 5, 7, 11, 13])
 

@@ -35,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aiayn import MultiHeadAttention, Transformer, TransformerConfig, padding_mask, scaled_dot_product_attention
 from aiayn import subsequent_mask
 
-CODE = "aiayn/multi_head.py"
+CODE = "aiayn/model/multi_head.py"
 
 PRIMES = st.sampled_from([2, 3, 5, 7, 11, 13])
 

@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from aiayn.config import TransformerConfig
-from aiayn.decoder_only import DecoderOnlyLM
-from aiayn.model import Transformer
+from aiayn.model.config import TransformerConfig
+from aiayn.model.decoder_only import DecoderOnlyLM
+from aiayn.model.transformer import Transformer
 
-CODE = "aiayn/multi_head.py, aiayn/layers.py, aiayn/model.py, aiayn/decoder_only.py"
+CODE = "aiayn/model/multi_head.py, aiayn/model/layers.py, aiayn/model/transformer.py, aiayn/model/decoder_only.py"
 
 VOCAB = 53
 ATOL = 1e-10  # the models run in float64, so cached and full passes agree to rounding

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 
 from aiayn import DecoderOnlyLM, MultiHeadAttention, Transformer, TransformerConfig
 from aiayn import attention_weights, fused_attention, padding_mask, subsequent_mask
-from aiayn.masks import decoder_self_mask
+from aiayn.model.masks import decoder_self_mask
 
-CODE = "aiayn/masks.py, aiayn/model.py"
+CODE = "aiayn/model/masks.py, aiayn/model/transformer.py"
 
 VOCAB, PAD = 37, 0
 N_SRC, N_TGT = 7, 11

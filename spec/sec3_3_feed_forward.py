@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.feed_forward import PositionWiseFeedForward
-from aiayn.model import Transformer
+from aiayn.model.config import TransformerConfig
+from aiayn.model.feed_forward import PositionWiseFeedForward
+from aiayn.model.transformer import Transformer
 
-CODE = "aiayn/feed_forward.py"
+CODE = "aiayn/model/feed_forward.py"
 
 
 def eq2(

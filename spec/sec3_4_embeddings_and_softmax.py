@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from aiayn.config import TransformerConfig
-from aiayn.model import Transformer
-from aiayn.positions import sinusoidal_encoding
+from aiayn.model.config import TransformerConfig
+from aiayn.model.transformer import Transformer
+from aiayn.model.positions import sinusoidal_encoding
 
-CODE = "aiayn/embedding.py, aiayn/model.py"
+CODE = "aiayn/model/embedding.py, aiayn/model/transformer.py"
 
 VOCAB = 53
 

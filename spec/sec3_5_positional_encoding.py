@@ -39,12 +39,12 @@ from hypothesis import strategies as st
 from jaxtyping import Float
 from torch import Tensor
 
-from aiayn.config import TransformerConfig
-from aiayn.masks import padding_mask
-from aiayn.model import Transformer
-from aiayn.positions import SinusoidalPositions, sinusoidal_encoding, sinusoidal_encoding_halves, wavelengths
+from aiayn.model.config import TransformerConfig
+from aiayn.model.masks import padding_mask
+from aiayn.model.transformer import Transformer
+from aiayn.model.positions import SinusoidalPositions, sinusoidal_encoding, sinusoidal_encoding_halves, wavelengths
 
-CODE = "aiayn/positions.py"
+CODE = "aiayn/model/positions.py"
 
 VOCAB = 53
 even_widths = st.sampled_from([2, 4, 6, 10, 14, 22, 26])

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from aiayn import MultiHeadAttention, Transformer, TransformerConfig, padding_mask, subsequent_mask
 
-CODE = "aiayn/model.py, aiayn/multi_head.py"
+CODE = "aiayn/model/transformer.py, aiayn/model/multi_head.py"
 
 # nn.Transformer always asks for nested tensors, then declines them for odd head counts
 pytestmark = pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning")

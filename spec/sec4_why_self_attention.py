@@ -37,12 +37,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from aiayn.config import TransformerConfig
-from aiayn.feed_forward import PositionWiseFeedForward
-from aiayn.layers import EncoderLayer
-from aiayn.multi_head import MultiHeadAttention
+from aiayn.model.config import TransformerConfig
+from aiayn.model.feed_forward import PositionWiseFeedForward
+from aiayn.model.layers import EncoderLayer
+from aiayn.model.multi_head import MultiHeadAttention
 
-CODE = "aiayn/multi_head.py, aiayn/feed_forward.py"
+CODE = "aiayn/model/multi_head.py, aiayn/model/feed_forward.py"
 
 # the matrix products of Eq. 1: Q K^T and weights @ V (batched over heads)
 ATTENTION_PRODUCTS = {"aten.bmm", "aten.baddbmm"}

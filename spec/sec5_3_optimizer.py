@@ -27,9 +27,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
 
-from aiayn.schedule import lrate, make_optimizer
+from aiayn.training.schedule import lrate, make_optimizer
 
-CODE = "aiayn/schedule.py"
+CODE = "aiayn/training/schedule.py"
 
 
 def eq3(step: int, d_model: int, warmup_steps: int) -> float:

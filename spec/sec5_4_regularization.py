@@ -47,13 +47,13 @@ from hypothesis import strategies as st
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.loss import label_smoothed_loss
-from aiayn.model import Transformer
-from aiayn.positions import sinusoidal_encoding
-from aiayn.residual import PostNormResidual, PreNormResidual
+from aiayn.model.config import TransformerConfig
+from aiayn.training.loss import label_smoothed_loss
+from aiayn.model.transformer import Transformer
+from aiayn.model.positions import sinusoidal_encoding
+from aiayn.model.residual import PostNormResidual, PreNormResidual
 
-CODE = "aiayn/loss.py, aiayn/residual.py, aiayn/model.py"
+CODE = "aiayn/training/loss.py, aiayn/model/residual.py, aiayn/model/transformer.py"
 
 VOCAB, D_MODEL, H, D_FF = 13, 10, 2, 7  # d_k = d_v = 5; batch 3, n_src 11, n_tgt 7 below
 BATCH, N_SRC, N_TGT = 3, 11, 7

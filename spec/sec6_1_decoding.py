@@ -14,7 +14,7 @@ Claims, in our words:
 - The model used for translation averages the last 5 checkpoints (base) or the last
   20 (big), written 10 minutes apart: element by element, theta = (1/k) sum_i theta_i.
 
-Choices the paper leaves open (made in aiayn/decoding.py and aiayn/averaging.py):
+Choices the paper leaves open (made in aiayn/decoding/search.py and aiayn/training/averaging.py):
 - |Y| counts every predicted token, the final eos included; input length counts the
   real (non-padding) source tokens, the source's eos included. A hypothesis that
   reaches input length + 50 tokens without eos is cut there.
@@ -44,9 +44,9 @@ from hypothesis import strategies as st
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from aiayn.averaging import average_state_dicts
-from aiayn.config import TransformerConfig
-from aiayn.decoding import (
+from aiayn.training.averaging import average_state_dicts
+from aiayn.model.config import TransformerConfig
+from aiayn.decoding.search import (
     ALPHA,
     BEAM_SIZE,
     MAX_EXTRA,
@@ -57,10 +57,10 @@ from aiayn.decoding import (
     hypothesis_score,
     sequence_log_probs,
 )
-from aiayn.masks import padding_mask
-from aiayn.model import Transformer
+from aiayn.model.masks import padding_mask
+from aiayn.model.transformer import Transformer
 
-CODE = "aiayn/decoding.py, aiayn/averaging.py"
+CODE = "aiayn/decoding/search.py, aiayn/training/averaging.py"
 
 
 VOCAB, PAD, BOS, EOS = 23, 0, 1, 2

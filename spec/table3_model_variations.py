@@ -39,11 +39,11 @@ from functools import cache
 import pytest
 import torch
 
-from aiayn.config import TABLE3_ROWS, TransformerConfig, preset, table3_row
-from aiayn.introspect import closed_form_parameters
-from aiayn.model import Transformer
+from aiayn.model.config import TABLE3_ROWS, TransformerConfig, preset, table3_row
+from aiayn.inspect.introspect import closed_form_parameters
+from aiayn.model.transformer import Transformer
 
-CODE = "aiayn/config.py, aiayn/introspect.py"
+CODE = "aiayn/model/config.py, aiayn/inspect/introspect.py"
 
 # Table 3, retyped. Blank cells mean "as base" and are left out.
 BASE = {"n_layers": 6, "d_model": 512, "d_ff": 2048, "h": 8, "d_k": 64, "d_v": 64, "p_drop": 0.1, "eps_ls": 0.1}

@@ -1,4 +1,4 @@
-"""Averaging checkpoint folders into one weights file (aiayn/averaging.py, §6.1).
+"""Averaging checkpoint folders into one weights file (aiayn/training/averaging.py, §6.1).
 
 The averaging rule itself is specified in spec/sec6_1_decoding.py.
 """
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from aiayn.averaging import average_checkpoints
-from aiayn.checkpoint import CheckpointError, checkpoint_dirs, load_weights, save_checkpoint
-from aiayn.config import TransformerConfig
-from aiayn.model import Transformer
+from aiayn.training.averaging import average_checkpoints
+from aiayn.training.checkpoint import CheckpointError, checkpoint_dirs, load_weights, save_checkpoint
+from aiayn.model.config import TransformerConfig
+from aiayn.model.transformer import Transformer
 
 CFG = TransformerConfig.tiny(vocab_size=23, d_model=16, h=2, d_ff=24, n_layers=1, p_drop=0.0)
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jaxtyping import TypeCheckError
 
-from aiayn.batching import (
+from aiayn.training.batching import (
     Batch,
     Example,
     collate,
@@ -19,7 +19,7 @@ from aiayn.batching import (
     token_batches,
 )
 from aiayn.data.numbers import Pair, number_pairs
-from aiayn.tokenizer import BpeTokenizer
+from aiayn.data.tokenizer import BpeTokenizer
 
 PAD, BOS, EOS = 0, 2, 3
 

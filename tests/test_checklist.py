@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aiayn import checklist
+from aiayn.checks import checklist
 
 
 def test_todo_generated_part_is_current() -> None:
@@ -39,7 +39,7 @@ GOOD_AND_BAD = '''
     Claims used to test the checklist itself.
     """
 
-    CODE = "aiayn/checklist.py"
+    CODE = "aiayn/checks/checklist.py"
 
 
     def test_arithmetic_holds() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aiayn import Transformer, TransformerConfig
-from aiayn.checkpoint import (
+from aiayn.training.checkpoint import (
     CheckpointError,
     checkpoint_dirs,
     latest_checkpoint,
@@ -16,7 +16,7 @@ from aiayn.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from aiayn.schedule import make_optimizer
+from aiayn.training.schedule import make_optimizer
 
 CFG = TransformerConfig.tiny(vocab_size=29, d_model=16, d_ff=24, h=2, n_layers=1)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiayn import checklist
+from aiayn.checks import checklist
 from aiayn.cli import main
 
 ENV = {**os.environ, "AIAYN_SHAPE_CHECKS": "0", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -6,7 +6,7 @@ import json
 import pytest
 from jaxtyping import TypeCheckError
 
-from aiayn.config import PRESETS, TABLE3_ROWS, ConfigError, TransformerConfig, preset, table3_row
+from aiayn.model.config import PRESETS, TABLE3_ROWS, ConfigError, TransformerConfig, preset, table3_row
 
 
 def test_d_model_must_be_divisible_by_h() -> None:

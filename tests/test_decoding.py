@@ -1,4 +1,4 @@
-"""Decoding as a tool: batching, modes, n-best lists, limits and errors (aiayn/decoding.py).
+"""Decoding as a tool: batching, modes, n-best lists, limits and errors (aiayn/decoding/search.py).
 
 The paper's claims about decoding (§6.1) live in spec/sec6_1_decoding.py.
 """
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.decoding import (
+from aiayn.model.config import TransformerConfig
+from aiayn.decoding.search import (
     beam_search,
     beam_search_nbest,
     gnmt_length_penalty,
@@ -18,7 +18,7 @@ from aiayn.decoding import (
     max_output_lengths,
     sequence_log_probs,
 )
-from aiayn.model import Transformer
+from aiayn.model.transformer import Transformer
 
 VOCAB, PAD, BOS, EOS = 23, 0, 1, 2
 CFG = TransformerConfig.tiny(vocab_size=VOCAB, d_model=32, h=4, d_ff=48, n_layers=2, p_drop=0.0)

@@ -1,4 +1,4 @@
-"""Scoring translations: sacreBLEU with signatures, and the paper's tokenized protocol (aiayn/evaluation.py)."""
+"""Scoring translations: sacreBLEU with signatures, and the paper's tokenized protocol (aiayn/evaluation/translation.py)."""
 
 import math
 import shutil
@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from aiayn.evaluation import (
+from aiayn.evaluation.translation import (
     PAPER_PROTOCOL,
     evaluate_translations,
     split_compounds,

@@ -1,4 +1,4 @@
-"""The learner tools in aiayn.introspect: shape traces, parameter tables, Table 3 counts."""
+"""The learner tools in aiayn.inspect.introspect: shape traces, parameter tables, Table 3 counts."""
 
 import re
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from aiayn.config import TransformerConfig, preset
-from aiayn.decoder_only import DecoderOnlyLM
-from aiayn.encoder_classifier import EncoderClassifier
-from aiayn.introspect import (
+from aiayn.model.config import TransformerConfig, preset
+from aiayn.model.decoder_only import DecoderOnlyLM
+from aiayn.model.encoder_classifier import EncoderClassifier
+from aiayn.inspect.introspect import (
     PAPER_PARAMS_MILLIONS,
     closed_form_parameters,
     format_parameter_table,
@@ -19,7 +19,7 @@ from aiayn.introspect import (
     trace_shapes,
     vocab_reproducing,
 )
-from aiayn.model import Transformer
+from aiayn.model.transformer import Transformer
 
 # distinct sizes, so no two dimensions can be mistaken for each other
 VOCAB, D_MODEL, H, D_FF, N = 31, 12, 2, 17, 2  # d_k = 6

@@ -10,7 +10,7 @@ import torch
 from jaxtyping import TypeCheckError
 
 from aiayn import Transformer, TransformerConfig, scaled_dot_product_attention
-from aiayn.shapecheck import active
+from aiayn.checks.shapecheck import active
 
 
 def test_checking_is_on_in_pytest() -> None:
@@ -45,7 +45,7 @@ def _run(code: str, env_value: str) -> subprocess.CompletedProcess[str]:
 def test_shape_checks_off_by_switch_and_model_compiles() -> None:
     code = """
         import torch
-        from aiayn.shapecheck import active
+        from aiayn.checks.shapecheck import active
         from aiayn import Transformer, TransformerConfig
         assert not active(), "checking should be off without enable()"
         cfg = TransformerConfig.tiny(vocab_size=31, d_model=16, d_ff=32, h=2, n_layers=1)
@@ -62,7 +62,7 @@ def test_shape_checks_off_by_switch_and_model_compiles() -> None:
 
 def test_enable_turns_checking_on_outside_pytest() -> None:
     code = """
-        from aiayn.shapecheck import enable, active
+        from aiayn.checks.shapecheck import enable, active
         enable()
         assert active()
         print("checked")

@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aiayn.data.numbers import number_pairs
-from aiayn.tokenizer import BpeTokenizer, TokenizerError
+from aiayn.data.tokenizer import BpeTokenizer, TokenizerError
 
 SENTENCES = (
     "The train leaves at eight o'clock.",

@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from aiayn.checkpoint import checkpoint_dirs
-from aiayn.run import RunError, train_run
+from aiayn.training.checkpoint import checkpoint_dirs
+from aiayn.tasks.translation import RunError, train_run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_driver import tiny_spec  # noqa: E402
@@ -76,7 +76,7 @@ def test_two_process_torchrun_equals_one_process_with_same_global_batch(tmp_path
 def test_non_finite_loss_skips_updates_then_stops_and_keeps_checkpoints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import aiayn.training as training
+    import aiayn.training.trainer as training
 
     real_loss = training.label_smoothed_loss
     calls = {"n": 0}

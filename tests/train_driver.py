@@ -6,8 +6,8 @@ Run directly or under `torchrun`; not collected by pytest.
 import sys
 from pathlib import Path
 
-from aiayn.run import RunSpec, train_run
-from aiayn.training import TrainSettings
+from aiayn.tasks.translation import RunSpec, train_run
+from aiayn.training.trainer import TrainSettings
 
 
 def tiny_spec(steps: int, accum: int) -> RunSpec:

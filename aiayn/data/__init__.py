@@ -4,7 +4,7 @@
               with a fixed rule keeping validation and test numbers out of training
     parallel  WMT 2014 from the Hugging Face hub, or local JSON Lines / aligned text files
 
-Both give `Pair(src, tgt)` tuples; `aiayn.tokenizer` and `aiayn.batching` take it from there.
+Both give `Pair(src, tgt)` tuples; `aiayn.data.tokenizer` and `aiayn.training.batching` take it from there.
 """
 
 from aiayn.data.numbers import (

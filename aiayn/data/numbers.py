@@ -62,7 +62,7 @@ VALIDATION_EXAMPLES = 500
 TEST_EXAMPLES = 1000
 MAX_NUMBER = 100_000
 MAX_ITEMS = 4
-# Suggested tokenizer for the task (see aiayn.tokenizer): vocabulary size, and how many
+# Suggested tokenizer for the task (see aiayn.data.tokenizer): vocabulary size, and how many
 # training pairs to learn it from (more give the same token counts, ten times slower).
 VOCAB_SIZE = 1000
 TOKENIZER_PAIRS = 20_000

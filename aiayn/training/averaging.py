@@ -17,7 +17,7 @@ Choices made here (pinned by spec/sec6_1_decoding.py):
 - Differing keys, shapes or dtypes raise a ValueError that names the key.
 
 `average_checkpoints` applies this to checkpoint folders of a run (see
-`aiayn.checkpoint`) and writes the averaged weights as one safetensors file.
+`aiayn.training.checkpoint`) and writes the averaged weights as one safetensors file.
 """
 
 from collections.abc import Mapping, Sequence
@@ -104,7 +104,7 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> None:
     """
     from safetensors.torch import save_file
 
-    from aiayn.checkpoint import CheckpointError, read_weights, verify_checkpoint
+    from aiayn.training.checkpoint import CheckpointError, read_weights, verify_checkpoint
 
     if len(checkpoints) == 0:
         raise CheckpointError("average_checkpoints: no checkpoints to average")

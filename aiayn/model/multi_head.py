@@ -21,7 +21,7 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from aiayn.attention import attention_weights, fused_attention
+from aiayn.model.attention import attention_weights, fused_attention
 
 
 @dataclass

@@ -5,7 +5,7 @@ A run lives in one folder:
     run.json            what defines the run (task, direction, preset, settings)
     config.json         the TransformerConfig
     tokenizer.json      the shared BPE vocabulary (§5.1), checked against checkpoints
-    checkpoints/        the last K checkpoints (`aiayn.checkpoint`)
+    checkpoints/        the last K checkpoints (`aiayn.training.checkpoint`)
     model.safetensors   the final weights (averaged over the last checkpoints if asked)
     metrics.jsonl       one JSON record per logged step
     eval.json           BLEU (with sacreBLEU's signature), chrF, exact match on the test set
@@ -26,13 +26,13 @@ from typing import Any
 
 import torch
 
-from aiayn.batching import Example, encode_pairs
-from aiayn.checkpoint import atomic_write_text, checkpoint_dirs, load_weights, save_weights
-from aiayn.config import TransformerConfig, preset
+from aiayn.training.batching import Example, encode_pairs
+from aiayn.training.checkpoint import atomic_write_text, checkpoint_dirs, load_weights, save_weights
+from aiayn.model.config import TransformerConfig, preset
 from aiayn.data.numbers import TOKENIZER_PAIRS, Pair, number_pairs
-from aiayn.model import Transformer
-from aiayn.tokenizer import BpeTokenizer
-from aiayn.training import Trainer, TrainSettings, init_distributed, world
+from aiayn.model.transformer import Transformer
+from aiayn.data.tokenizer import BpeTokenizer
+from aiayn.training.trainer import Trainer, TrainSettings, init_distributed, world
 
 Log = Callable[[str], None]
 
@@ -178,7 +178,7 @@ def train_run(
     if rank != 0:
         return {}
     finalize(run_dir, trainer.model, spec.average_last, log)
-    from aiayn.plots import plot_metrics
+    from aiayn.inspect.plots import plot_metrics
 
     plot_metrics(run_dir / "metrics.jsonl", run_dir)
     result: dict[str, Any] = {"train_seconds": round(train_seconds, 1), "steps": trainer.progress.step}
@@ -190,7 +190,7 @@ def train_run(
 def finalize(run_dir: Path, model: torch.nn.Module, average_last: int, log: Log) -> None:
     """Write model.safetensors: the final weights, or the average of the last k checkpoints."""
     if average_last > 1:
-        from aiayn.averaging import average_checkpoints
+        from aiayn.training.averaging import average_checkpoints
 
         dirs = checkpoint_dirs(run_dir)[-average_last:]
         average_checkpoints(dirs, run_dir / "model.safetensors")
@@ -238,7 +238,7 @@ def translate_lines(
     Sentences are sorted by length into batches for speed and returned in input order.
     With learned positions (Table 3 row E), input is cut to leave room for max_extra
     output positions within max_len; sinusoidal positions have no limit."""
-    from aiayn.decoding import beam_search, greedy_decode
+    from aiayn.decoding.search import beam_search, greedy_decode
 
     device = next(model.parameters()).device
     encoded = [tokenizer.encode(line.strip()) + [tokenizer.eos_id] if line.strip() else [] for line in lines]
@@ -273,7 +273,7 @@ def evaluate_run(
     write: bool = True,
 ) -> dict[str, Any]:
     """Translate a split of the run's task and score it (sacreBLEU, chrF, exact match)."""
-    from aiayn.evaluation import evaluate_translations
+    from aiayn.evaluation.translation import evaluate_translations
 
     run_dir = Path(run_dir)
     model, tokenizer, spec = load_run(run_dir)
@@ -282,7 +282,7 @@ def evaluate_run(
     hyps = translate_lines(model, tokenizer, [p.src for p in pairs], beam_size=beam_size, alpha=alpha)
     scores = evaluate_translations(hyps, [p.tgt for p in pairs])
     if spec.task == "wmt14" and spec.direction == "en-de":
-        from aiayn.evaluation import tokenized_compound_split_bleu
+        from aiayn.evaluation.translation import tokenized_compound_split_bleu
 
         scores["paper_protocol"] = tokenized_compound_split_bleu(hyps, [p.tgt for p in pairs])
     record = {"split": split, "beam_size": beam_size, "alpha": alpha, "decode_seconds": round(time.perf_counter() - t0, 1),

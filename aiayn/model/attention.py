@@ -12,7 +12,7 @@ Two forms, proven equal by spec/sec3_2_1_scaled_dot_product_attention.py:
   the weights can be inspected (attention maps).
 - `fused_attention`: torch's fused kernel, which the model uses.
 
-Masks are boolean with True meaning "may attend" (see `aiayn.masks`). A masked
+Masks are boolean with True meaning "may attend" (see `aiayn.model.masks`). A masked
 score is set to -inf before the softmax, so its weight is exactly 0.
 """
 

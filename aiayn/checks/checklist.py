@@ -28,7 +28,7 @@ from pathlib import Path
 BEGIN = "<!-- BEGIN GENERATED: spec checklist (aiayn specs) -->"
 END = "<!-- END GENERATED: spec checklist -->"
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO_ROOT / "spec"
 TODO_PATH = REPO_ROOT / "TODO.md"
 

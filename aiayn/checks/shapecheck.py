@@ -17,7 +17,7 @@ import os
 import sys
 
 ENV_VAR = "AIAYN_SHAPE_CHECKS"
-_MODEL_MODULES = ("aiayn.attention", "aiayn.multi_head", "aiayn.model", "aiayn.layers")
+_MODEL_MODULES = ("aiayn.model.attention", "aiayn.model.multi_head", "aiayn.model.transformer", "aiayn.model.layers")
 
 
 def wanted(flag: bool | None = None) -> bool:
@@ -47,7 +47,7 @@ def active() -> bool:
     import torch
     from jaxtyping import TypeCheckError
 
-    from aiayn.attention import scaled_dot_product_attention
+    from aiayn.model.attention import scaled_dot_product_attention
 
     q = torch.zeros(1, 2, 3)
     try:

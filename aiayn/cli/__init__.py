@@ -15,11 +15,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from aiayn import shapecheck
+from aiayn.checks import shapecheck
 
 
 def _cmd_specs(args: argparse.Namespace) -> int:
-    from aiayn import checklist
+    from aiayn.checks import checklist
 
     sections = checklist.collect()
     results = checklist.run(extra_args=tuple(args.pytest_args), quiet=not args.verbose)
@@ -42,9 +42,9 @@ def _tiny_inputs(batch: int, n_src: int, n_tgt: int, vocab_size: int):  # noqa: 
 def _cmd_trace(args: argparse.Namespace) -> int:
     import torch
 
-    from aiayn.config import preset
-    from aiayn.introspect import format_trace, trace_shapes
-    from aiayn.model import Transformer
+    from aiayn.model.config import preset
+    from aiayn.inspect.introspect import format_trace, trace_shapes
+    from aiayn.model.transformer import Transformer
 
     cfg = preset(args.preset, vocab_size=args.vocab_size)
     torch.manual_seed(0)
@@ -61,9 +61,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 def _cmd_params(args: argparse.Namespace) -> int:
     import torch
 
-    from aiayn.config import preset
-    from aiayn.introspect import format_parameter_table, parameter_table, table3_comparison
-    from aiayn.model import Transformer
+    from aiayn.model.config import preset
+    from aiayn.inspect.introspect import format_parameter_table, parameter_table, table3_comparison
+    from aiayn.model.transformer import Transformer
 
     cfg = preset(args.preset, vocab_size=args.vocab_size)
     with torch.device("meta"):  # counts need no memory or initialisation
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     specs.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
     specs.set_defaults(func=_cmd_specs)
 
-    from aiayn.config import PRESETS  # config holds no tensors: safe before the hook
+    from aiayn.model.config import PRESETS  # config holds no tensors: safe before the hook
 
     for name, func, text in (
         ("trace", _cmd_trace, "print every sub-layer's input and output shapes for one forward pass"),
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--n-tgt", type=int, default=5)
         p.set_defaults(func=func)
 
-    from aiayn import commands  # imports no model code until a command runs
+    from aiayn.cli import train_commands as commands  # imports no model code until a command runs
 
     commands.add_subcommands(sub)
     return parser

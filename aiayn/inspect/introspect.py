@@ -33,11 +33,11 @@ import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
-from aiayn.config import TABLE3_ROWS, TransformerConfig, preset
-from aiayn.embedding import Embedding
-from aiayn.feed_forward import PositionWiseFeedForward
-from aiayn.multi_head import MultiHeadAttention
-from aiayn.positions import LearnedPositions, SinusoidalPositions
+from aiayn.model.config import TABLE3_ROWS, TransformerConfig, preset
+from aiayn.model.embedding import Embedding
+from aiayn.model.feed_forward import PositionWiseFeedForward
+from aiayn.model.multi_head import MultiHeadAttention
+from aiayn.model.positions import LearnedPositions, SinusoidalPositions
 
 Shape = tuple[int, ...]
 

@@ -13,13 +13,13 @@ the loss and by decoding.
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.embedding import Embedding
-from aiayn.inputs import check_tokens
-from aiayn.layers import DecoderCache, DecoderLayer, EncoderLayer
-from aiayn.masks import decoder_self_mask, padding_mask, subsequent_mask
-from aiayn.positions import LearnedPositions, SinusoidalPositions
-from aiayn.residual import final_norm
+from aiayn.model.config import TransformerConfig
+from aiayn.model.embedding import Embedding
+from aiayn.model.inputs import check_tokens
+from aiayn.model.layers import DecoderCache, DecoderLayer, EncoderLayer
+from aiayn.model.masks import decoder_self_mask, padding_mask, subsequent_mask
+from aiayn.model.positions import LearnedPositions, SinusoidalPositions
+from aiayn.model.residual import final_norm
 
 
 def positions(cfg: TransformerConfig) -> SinusoidalPositions | LearnedPositions:

@@ -31,7 +31,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from aiayn.data.numbers import Pair
-from aiayn.tokenizer import BpeTokenizer
+from aiayn.data.tokenizer import BpeTokenizer
 
 T = TypeVar("T")
 

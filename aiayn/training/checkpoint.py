@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 from torch import nn
 
-from aiayn.averaging import tied_groups
+from aiayn.training.averaging import tied_groups
 
 CHECKPOINT_DIR = "checkpoints"
 _PREFIX = "step-"

@@ -3,7 +3,7 @@
 One loop serves the built-in number task on a CPU and WMT 2014 on many GPUs:
 
 - batches of similar-length pairs under a token budget, source and target counted
-  separately (§5.1; see `aiayn.batching`);
+  separately (§5.1; see `aiayn.training.batching`);
 - an optimiser step consumes `world_size * accum_steps` such batches, so the tokens
   per step do not depend on the number of devices; the loss is the label-smoothed
   sum over the step's target tokens divided by their count, so one process with
@@ -14,7 +14,7 @@ One loop serves the built-in number task on a CPU and WMT 2014 on many GPUs:
 - dropout's random masks are drawn from a seed made of (run seed, step, batch
   number within the step), so they do not depend on how the step's batches are
   spread over processes, nor on where a run was interrupted;
-- checkpoints every `save_every` steps (`aiayn.checkpoint`); resuming restores
+- checkpoints every `save_every` steps (`aiayn.training.checkpoint`); resuming restores
   weights, optimiser, schedule, data position and random generators, so the run
   continues exactly as if never stopped.
 
@@ -40,12 +40,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from aiayn.batching import Batch, Example, collate, token_batches
-from aiayn.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from aiayn.config import TransformerConfig
-from aiayn.loss import label_smoothed_loss
-from aiayn.model import Transformer
-from aiayn.schedule import make_optimizer
+from aiayn.training.batching import Batch, Example, collate, token_batches
+from aiayn.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from aiayn.model.config import TransformerConfig
+from aiayn.training.loss import label_smoothed_loss
+from aiayn.model.transformer import Transformer
+from aiayn.training.schedule import make_optimizer
 
 
 class TrainingError(RuntimeError):

@@ -8,7 +8,7 @@ encoder-decoder attention (queries from the decoder, keys and values from the
 encoder output), then the feed-forward network; three wrapped sub-layers.
 
 A GPT-style decoder-only model is a stack of encoder layers under a subsequent-
-position mask: the same block, no cross-attention (see `aiayn.decoder_only`).
+position mask: the same block, no cross-attention (see `aiayn.model.decoder_only`).
 """
 
 from dataclasses import dataclass
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.feed_forward import PositionWiseFeedForward
-from aiayn.multi_head import KVCache, MultiHeadAttention
-from aiayn.residual import residual
+from aiayn.model.config import TransformerConfig
+from aiayn.model.feed_forward import PositionWiseFeedForward
+from aiayn.model.multi_head import KVCache, MultiHeadAttention
+from aiayn.model.residual import residual
 
 
 class EncoderLayer(nn.Module):

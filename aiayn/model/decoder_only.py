@@ -10,14 +10,14 @@ the tied pre-softmax map are those of the paper.
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.embedding import Embedding
-from aiayn.inputs import check_tokens
-from aiayn.layers import EncoderLayer
-from aiayn.masks import padding_mask, subsequent_mask
-from aiayn.model import positions
-from aiayn.multi_head import KVCache
-from aiayn.residual import final_norm
+from aiayn.model.config import TransformerConfig
+from aiayn.model.embedding import Embedding
+from aiayn.model.inputs import check_tokens
+from aiayn.model.layers import EncoderLayer
+from aiayn.model.masks import padding_mask, subsequent_mask
+from aiayn.model.transformer import positions
+from aiayn.model.multi_head import KVCache
+from aiayn.model.residual import final_norm
 
 
 class DecoderOnlyLM(nn.Module):

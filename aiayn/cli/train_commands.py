@@ -6,12 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-from aiayn.checkpoint import CheckpointError
-from aiayn.config import ConfigError
+from aiayn.training.checkpoint import CheckpointError
+from aiayn.model.config import ConfigError
 from aiayn.data.parallel import DataError
-from aiayn.run import RunError
-from aiayn.tokenizer import TokenizerError
-from aiayn.training import TrainingError, TrainSettings
+from aiayn.tasks.translation import RunError
+from aiayn.data.tokenizer import TokenizerError
+from aiayn.training.trainer import TrainingError, TrainSettings
 
 # Errors that describe a problem with what the user asked for: printed in one line, exit 2.
 USER_ERRORS = (RunError, ConfigError, DataError, CheckpointError, TokenizerError, TrainingError)
@@ -81,7 +81,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
-    from aiayn.run import NUMBERS_DATA, RunSpec
+    from aiayn.tasks.translation import NUMBERS_DATA, RunSpec
 
     base = NUMBERS_TRAIN if args.task == "numbers" else WMT_TRAIN
     changes = {
@@ -113,7 +113,7 @@ def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
 
 def _model_changes(items: list[str]) -> dict:
     """Parse --set FIELD=VALUE into TransformerConfig changes, typed like the field."""
-    from aiayn.config import TransformerConfig
+    from aiayn.model.config import TransformerConfig
 
     fields = {f.name: f for f in dataclasses.fields(TransformerConfig)}
     defaults = TransformerConfig()
@@ -139,8 +139,8 @@ def _model_changes(items: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from aiayn.run import RunSpec, train_run
-    from aiayn.training import world
+    from aiayn.tasks.translation import RunSpec, train_run
+    from aiayn.training.trainer import world
 
     if args.resume is not None:
         run_dir = args.resume
@@ -156,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import os
 
     if not args.no_spec_gate and int(os.environ.get("RANK", "0")) == 0:
-        from aiayn.checklist import SpecFileError, SpecGateError, gate
+        from aiayn.checks.checklist import SpecFileError, SpecGateError, gate
 
         try:
             gate()
@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from aiayn.run import load_run, translate_lines
+    from aiayn.tasks.translation import load_run, translate_lines
 
     try:
         model, tokenizer, _ = load_run(args.model)
@@ -197,7 +197,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from aiayn.run import evaluate_run
+    from aiayn.tasks.translation import evaluate_run
 
     try:
         record = evaluate_run(args.model, args.split, beam_size=args.beam_size, alpha=args.alpha, limit=args.limit)
@@ -209,8 +209,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from aiayn.averaging import average_checkpoints
-    from aiayn.checkpoint import checkpoint_dirs
+    from aiayn.training.averaging import average_checkpoints
+    from aiayn.training.checkpoint import checkpoint_dirs
 
     dirs = checkpoint_dirs(args.model)[-args.last :]
     if not dirs:

@@ -8,11 +8,11 @@ positions goes through one linear layer to class logits.
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from aiayn.config import TransformerConfig
-from aiayn.embedding import Embedding
-from aiayn.inputs import check_tokens
-from aiayn.masks import padding_mask
-from aiayn.model import Encoder, positions
+from aiayn.model.config import TransformerConfig
+from aiayn.model.embedding import Embedding
+from aiayn.model.inputs import check_tokens
+from aiayn.model.masks import padding_mask
+from aiayn.model.transformer import Encoder, positions
 
 
 class EncoderClassifier(nn.Module):

@@ -1,0 +1,5 @@
+"""§6.1 Decoding: turning logits into output sequences.
+
+    search      greedy decoding and beam search (beam 4, GNMT length penalty alpha 0.6,
+                at most input length + 50 tokens), with the key/value cache
+"""
