@@ -206,8 +206,7 @@ def test_decoder_only_cache_reorder_matches_reordered_batch() -> None:
     with torch.no_grad():
         cache = model.new_cache()
         model(ids[:, :4], cache)
-        for layer_cache in cache:
-            layer_cache.reorder(index)
+        cache.reorder(index)
         continued = model(ids[index, 4:], cache)
         full = model(ids[index])
 
@@ -215,10 +214,9 @@ def test_decoder_only_cache_reorder_matches_reordered_batch() -> None:
         # repeating it) answers for the wrong rows
         stale = model.new_cache()
         model(ids[:, :4], stale)
-        for layer_cache in stale:
-            layer_cache.reorder(torch.tensor([0, 1, 2, 0, 1]))
+        stale.reorder(torch.tensor([0, 1, 2, 0, 1]))
         wrong = model(ids[index, 4:], stale)
     torch.testing.assert_close(continued, full[:, 4:], rtol=0, atol=ATOL)
     assert (wrong - full[:, 4:]).abs().max() > 1e-3
     with pytest.raises(IndexError):  # rows that do not exist are refused, not invented
-        cache[0].reorder(torch.tensor([99]))
+        cache.self_attn[0].reorder(torch.tensor([99]))

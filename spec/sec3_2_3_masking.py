@@ -140,7 +140,7 @@ def test_decoder_without_the_mask_leaks_the_future() -> None:
     def decoder_out(
         t: Int[Tensor, "batch n_tgt"], attend: Bool[Tensor, "1 1 n_tgt n_tgt"]
     ) -> Float[Tensor, "batch n_tgt d_model"]:
-        x = model.positions(model.tgt_embed(t))
+        x = model.stem.positions(model.tgt_embed(t))
         return model.decoder(x, memory, attend, src_attend)
 
     causal = subsequent_mask(N_TGT)
@@ -153,10 +153,8 @@ def test_decoder_without_the_mask_leaks_the_future() -> None:
     lm = shared_lm()
 
     def lm_unmasked(t: Int[Tensor, "batch n_tgt"]) -> Float[Tensor, "batch n_tgt vocab"]:
-        x = lm.positions(lm.embed(t))
-        for layer in lm.layers:
-            x = layer(x, None)
-        return lm.embed.logits(lm.final_norm(x))
+        x = lm.stem.positions(lm.embed(t))
+        return lm.embed.logits(lm.blocks(x, None))
 
     assert (lm_unmasked(changed)[:, : i + 1] - lm_unmasked(tgt)[:, : i + 1]).abs().max() > 1e-3
 
@@ -172,7 +170,7 @@ def test_masked_connections_get_exactly_zero_weight() -> None:
     assert bool((w[..., ~future] > 0.0).all())
 
     model, lm = fresh_transformer(), fresh_lm()
-    self_attention = [layer.self_attn for layer in model.decoder.layers] + [layer.self_attn for layer in lm.layers]
+    self_attention = [layer.self_attn for layer in model.decoder.layers] + [layer.self_attn for layer in lm.blocks.layers]
     for mha in self_attention:
         mha.record_weights = True
     model(tokens(0, 2, N_SRC), tokens(1, 2, N_TGT))
@@ -220,7 +218,7 @@ def test_appending_source_padding_changes_no_real_output(seed: int, n_pad: int) 
     model32 = shared_transformer()
     torch.testing.assert_close(model32(padded, tgt), model32(src, tgt), rtol=1e-5, atol=1e-5)
     # broken variant: an encoder that ignores the padding mask lets the pads in
-    x, x_padded = model.positions(model.src_embed(src)), model.positions(model.src_embed(padded))
+    x, x_padded = model.stem.positions(model.src_embed(src)), model.stem.positions(model.src_embed(padded))
     assert (model.encoder(x_padded, None)[:, :N_SRC] - model.encoder(x, None)).abs().max() > 1e-3
 
 

@@ -123,8 +123,8 @@ def both_decoder_outputs(
     ours: Transformer, theirs: nn.Module, src: Int[Tensor, "batch n_src"], tgt: Int[Tensor, "batch n_tgt"]
 ) -> tuple[Float[Tensor, "batch n_tgt d_model"], Float[Tensor, "batch n_tgt d_model"]]:
     """Our decoder output and torch's, from the same embedded source and target."""
-    x_src = ours.positions(ours.src_embed(src))
-    x_tgt = ours.positions(ours.tgt_embed(tgt))
+    x_src = ours.stem.positions(ours.src_embed(src))
+    x_tgt = ours.stem.positions(ours.tgt_embed(tgt))
     memory = ours.encoder(x_src, padding_mask(src, PAD))
     mine = ours.decoder(x_tgt, memory, subsequent_mask(tgt.shape[1]) & padding_mask(tgt, PAD), padding_mask(src, PAD))
     causal, src_pad, tgt_pad = torch_masks(src, tgt)

@@ -102,7 +102,7 @@ def test_dropout_modules_are_two_per_encoder_layer_three_per_decoder_layer_and_o
     assert len(dropouts) == 2 * n_layers + 3 * n_layers + 1
     residuals = [m for m in model.modules() if isinstance(m, (PostNormResidual, PreNormResidual))]
     assert len(residuals) == 5 * n_layers
-    assert {id(r.dropout) for r in residuals} | {id(model.embed_dropout)} == {id(m) for m in dropouts.values()}
+    assert {id(r.dropout) for r in residuals} | {id(model.stem.dropout)} == {id(m) for m in dropouts.values()}
     assert all(m.p == 0.3 for m in dropouts.values())
     # no other kind of dropout module either (AlphaDropout, Dropout1d, ...)
     assert not [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and not isinstance(m, nn.Dropout)]
@@ -135,7 +135,7 @@ def test_each_dropout_receives_a_sublayer_output_or_an_embedding_plus_position_s
                 wrapper.register_forward_pre_hook(lambda m, a, key=key: keep(key + ":x", a[0])),
                 wrapper.register_forward_hook(lambda m, a, out, key=key: keep(key + ":y", out)),
             ]
-    handles.append(model.embed_dropout.register_forward_hook(lambda m, a, out: keep("embed:in", a[0])))
+    handles.append(model.stem.dropout.register_forward_hook(lambda m, a, out: keep("embed:in", a[0])))
     src, tgt = tokens(1)
     model(src, tgt)
     for h in handles:

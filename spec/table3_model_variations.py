@@ -97,7 +97,7 @@ def counted(cfg: TransformerConfig) -> dict[str, int]:
     unique = {id(p): p for p in model.parameters()}.values()
     total = sum(p.numel() for p in unique)
     embedding = model.tgt_embed.weight.numel()
-    positions = sum(p.numel() for n, p in model.named_parameters() if n.startswith("positions."))
+    positions = sum(p.numel() for n, p in model.named_parameters() if n.startswith("stem.positions."))
     return {"total": total, "embedding": embedding, "non_embedding": total - embedding - positions, "positions": positions}
 
 

@@ -102,7 +102,7 @@ def test_trace_works_for_decoder_only_and_classifier_models() -> None:
     lm = DecoderOnlyLM(tiny()).eval()
     records = trace_shapes(lm, ids(N_SRC))
     assert records[0].output == (BATCH, N_SRC, VOCAB)
-    assert [r.name for r in records if r.kind == "EncoderLayer"] == ["layers.0", "layers.1"]
+    assert [r.name for r in records if r.kind == "EncoderLayer"] == ["blocks.layers.0", "blocks.layers.1"]
     assert records[-1].name == "embed.logits"
     classifier = EncoderClassifier(tiny(), n_classes=3).eval()
     assert trace_shapes(classifier, ids(N_SRC))[0].output == (BATCH, 3)

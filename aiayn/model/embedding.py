@@ -5,6 +5,9 @@ multiplied by sqrt(d_model). One weight matrix (vocab x d_model) serves three
 roles: the source embedding, the target embedding, and the linear map before the
 softmax (logits = x E^T). The model returns those logits: the softmax belongs to
 the loss and to decoding, where log-probabilities are computed stably.
+
+`EmbeddingStem` is what every model does to token ids before its first layer:
+Embedding(ids) * sqrt(d_model) + PE (§3.5), then dropout on the sum (§5.4).
 """
 
 import math
@@ -12,6 +15,9 @@ import math
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
+
+from aiayn.model.config import TransformerConfig
+from aiayn.model.positions import make_positions
 
 
 class Embedding(nn.Module):
@@ -30,3 +36,21 @@ class Embedding(nn.Module):
     def logits(self, x: Float[Tensor, "batch n {self.d_model}"]) -> Float[Tensor, "batch n {self.vocab_size}"]:
         return x @ self.weight.T  # x E^T: the pre-softmax linear map, tied to E
 
+
+
+class EmbeddingStem(nn.Module):
+    """Dropout(Embedding(ids) * sqrt(d_model) + PE(pos)): the input of every stack (§3.4, §3.5, §5.4).
+
+    The embedding is passed in, not owned, because one matrix may serve several roles
+    (source, target and the pre-softmax map share it in §3.4)."""
+
+    def __init__(self, cfg: TransformerConfig) -> None:
+        super().__init__()
+        self.d_model = cfg.d_model
+        self.positions = make_positions(cfg.d_model, cfg.positions, cfg.max_len)
+        self.dropout = nn.Dropout(cfg.p_drop)  # §5.4: on the sums of embeddings and positions
+
+    def forward(
+        self, embed: Embedding, tokens: Int[Tensor, "batch n"], offset: int = 0
+    ) -> Float[Tensor, "batch n {self.d_model}"]:
+        return self.dropout(self.positions(embed(tokens), offset))

@@ -11,9 +11,7 @@ A GPT-style decoder-only model is a stack of encoder layers under a subsequent-
 position mask: the same block, no cross-attention (see `aiayn.model.decoder_only`).
 """
 
-from dataclasses import dataclass
-
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 from aiayn.model.config import TransformerConfig
@@ -41,30 +39,6 @@ class EncoderLayer(nn.Module):
     ) -> Float[Tensor, "batch n {self.d_model}"]:
         x = self.self_attn_residual(x, lambda y: self.self_attn(y, y, attend, cache))
         return self.feed_forward_residual(x, self.feed_forward)
-
-
-@dataclass
-class DecoderCache:
-    """Per-layer key/value caches for incremental decoding: self-attention caches grow
-    by one position per step; encoder-decoder caches are filled once."""
-
-    self_attn: tuple[KVCache, ...]
-    cross_attn: tuple[KVCache, ...]
-
-    @classmethod
-    def empty(cls, n_layers: int) -> "DecoderCache":
-        return cls(
-            tuple(KVCache() for _ in range(n_layers)),
-            tuple(KVCache(static=True) for _ in range(n_layers)),
-        )
-
-    def __len__(self) -> int:
-        """Number of target positions already decoded."""
-        return len(self.self_attn[0]) if self.self_attn else 0
-
-    def reorder(self, index: Int[Tensor, " new_batch"]) -> None:
-        for cache in (*self.self_attn, *self.cross_attn):
-            cache.reorder(index)
 
 
 class DecoderLayer(nn.Module):

@@ -47,6 +47,32 @@ class KVCache:
             self.v = self.v.index_select(0, index)
 
 
+@dataclass
+class Cache:
+    """The key/value caches of a whole model, one per attention layer.
+
+    Self-attention caches grow with each decoded position; encoder-decoder caches
+    (empty for models without an encoder) are filled once from the encoder output.
+    """
+
+    self_attn: tuple[KVCache, ...]
+    cross_attn: tuple[KVCache, ...] = ()
+
+    @classmethod
+    def empty(cls, n_layers: int, cross_attention: bool = False) -> "Cache":
+        cross = tuple(KVCache(static=True) for _ in range(n_layers)) if cross_attention else ()
+        return cls(tuple(KVCache() for _ in range(n_layers)), cross)
+
+    def __len__(self) -> int:
+        """Number of positions already decoded."""
+        return len(self.self_attn[0]) if self.self_attn else 0
+
+    def reorder(self, index: Int[Tensor, " new_batch"]) -> None:
+        """Keep batch rows `index` in every layer's cache (see `KVCache.reorder`)."""
+        for cache in (*self.self_attn, *self.cross_attn):
+            cache.reorder(index)
+
+
 class MultiHeadAttention(nn.Module):
     """h attention heads in parallel, concatenated and projected by W^O (§3.2.2)."""
 

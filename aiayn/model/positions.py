@@ -83,6 +83,13 @@ class LearnedPositions(nn.Module):
         return x + self.weight[offset:end]
 
 
+def make_positions(d_model: int, kind: str, max_len: int) -> SinusoidalPositions | LearnedPositions:
+    """§3.5 sinusoids (kind "sinusoidal"), or learned positions for Table 3 row (E) (kind "learned")."""
+    if kind == "learned":
+        return LearnedPositions(d_model, max_len)
+    return SinusoidalPositions(d_model)
+
+
 def wavelengths(d_model: int) -> Float[Tensor, " half"]:
     """2 pi * 10000^(2i / d_model) for i = 0 .. d_model/2 - 1."""
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)

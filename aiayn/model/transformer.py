@@ -14,23 +14,19 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from aiayn.model.config import TransformerConfig
-from aiayn.model.embedding import Embedding
+from aiayn.model.embedding import Embedding, EmbeddingStem
 from aiayn.model.inputs import check_tokens
-from aiayn.model.layers import DecoderCache, DecoderLayer, EncoderLayer
+from aiayn.model.layers import DecoderLayer, EncoderLayer
 from aiayn.model.masks import decoder_self_mask, padding_mask, subsequent_mask
-from aiayn.model.positions import LearnedPositions, SinusoidalPositions
+from aiayn.model.multi_head import Cache
 from aiayn.model.residual import final_norm
 
 
-def positions(cfg: TransformerConfig) -> SinusoidalPositions | LearnedPositions:
-    """§3.5 sinusoids, or learned positions for Table 3 row (E)."""
-    if cfg.positions == "learned":
-        return LearnedPositions(cfg.d_model, cfg.max_len)
-    return SinusoidalPositions(cfg.d_model)
-
-
 class Encoder(nn.Module):
-    """A stack of N encoder layers, each with its own parameters (§3.1)."""
+    """A stack of N encoder layers, each with its own parameters (§3.1).
+
+    Under a subsequent-position mask, and with a cache, the same stack is the body of
+    the decoder-only model (`aiayn.model.decoder_only`)."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -39,10 +35,13 @@ class Encoder(nn.Module):
         self.final_norm = final_norm(cfg.norm, cfg.d_model)
 
     def forward(
-        self, x: Float[Tensor, "batch n_src {self.d_model}"], attend: Bool[Tensor, "#batch 1 #n_src n_src"] | None
-    ) -> Float[Tensor, "batch n_src {self.d_model}"]:
-        for layer in self.layers:
-            x = layer(x, attend)
+        self,
+        x: Float[Tensor, "batch n {self.d_model}"],
+        attend: Bool[Tensor, "#batch 1 #n n_all"] | None,
+        cache: Cache | None = None,
+    ) -> Float[Tensor, "batch n {self.d_model}"]:
+        for i, layer in enumerate(self.layers):
+            x = layer(x, attend, cache.self_attn[i] if cache is not None else None)
         return self.final_norm(x)
 
 
@@ -61,7 +60,7 @@ class Decoder(nn.Module):
         memory: Float[Tensor, "batch n_src {self.d_model}"],
         self_attend: Bool[Tensor, "#batch 1 #n_tgt n_all"] | None,
         memory_attend: Bool[Tensor, "#batch 1 #n_tgt n_src"] | None,
-        cache: DecoderCache | None = None,
+        cache: Cache | None = None,
     ) -> Float[Tensor, "batch n_tgt {self.d_model}"]:
         for i, layer in enumerate(self.layers):
             self_cache = cache.self_attn[i] if cache is not None else None
@@ -80,8 +79,7 @@ class Transformer(nn.Module):
         self.tgt_embed = Embedding(cfg.vocab_size, cfg.d_model)
         # §3.4: source embedding, target embedding and pre-softmax map share one matrix
         self.src_embed = self.tgt_embed if cfg.share_embeddings else Embedding(cfg.vocab_size, cfg.d_model)
-        self.positions = positions(cfg)
-        self.embed_dropout = nn.Dropout(cfg.p_drop)  # §5.4: on embedding + position sums
+        self.stem = EmbeddingStem(cfg)
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
 
@@ -91,15 +89,14 @@ class Transformer(nn.Module):
         """The memory (encoder output) and the mask of real source positions."""
         check_tokens("src", src, self.vocab_size)
         src_attend = padding_mask(src, self.cfg.pad_id)
-        x = self.embed_dropout(self.positions(self.src_embed(src)))
-        return self.encoder(x, src_attend), src_attend
+        return self.encoder(self.stem(self.src_embed, src), src_attend), src_attend
 
     def decode(
         self,
         tgt: Int[Tensor, "batch n_tgt"],
         memory: Float[Tensor, "batch n_src {self.d_model}"],
         src_attend: Bool[Tensor, "batch 1 1 n_src"],
-        cache: DecoderCache | None = None,
+        cache: Cache | None = None,
     ) -> Float[Tensor, "batch n_tgt {self.vocab_size}"]:
         """Logits for each target position. With a cache, `tgt` holds only the new
         positions; earlier ones are read from the cache."""
@@ -110,8 +107,7 @@ class Transformer(nn.Module):
             self_attend = decoder_self_mask(tgt, self.cfg.pad_id)
         else:  # the new positions see every cached one; pads in a cached prefix are the caller's
             self_attend = subsequent_mask(n_new, offset + n_new, device=tgt.device)
-        x = self.embed_dropout(self.positions(self.tgt_embed(tgt), offset))
-        x = self.decoder(x, memory, self_attend, src_attend, cache)
+        x = self.decoder(self.stem(self.tgt_embed, tgt, offset), memory, self_attend, src_attend, cache)
         return self.tgt_embed.logits(x)
 
     def forward(
@@ -120,5 +116,5 @@ class Transformer(nn.Module):
         memory, src_attend = self.encode(src)
         return self.decode(tgt, memory, src_attend)
 
-    def new_cache(self) -> DecoderCache:
-        return DecoderCache.empty(self.cfg.n_layers)
+    def new_cache(self) -> Cache:
+        return Cache.empty(self.cfg.n_layers, cross_attention=True)
