@@ -9,7 +9,7 @@ imported, so unchecked runs pay nothing and `torch.compile` works.
   pyproject.toml).
 - the `aiayn` command: on by default; `aiayn --no-shape-checks ...` or
   `AIAYN_SHAPE_CHECKS=0` turns it off.
-- your own code: call `aiayn.shapecheck.enable()` before importing anything else
+- your own code: call `aiayn.checks.shapecheck.enable()` before importing anything else
   from aiayn.
 """
 
@@ -34,7 +34,7 @@ def enable() -> None:
         return
     if already:
         raise RuntimeError(
-            f"aiayn.shapecheck.enable() called after {', '.join(already)} was imported; "
+            f"aiayn.checks.shapecheck.enable() called after {', '.join(already)} was imported; "
             f"call it first, before importing models from aiayn"
         )
     from jaxtyping import install_import_hook

@@ -1,4 +1,4 @@
-"""The training-side commands of `aiayn`: train, translate, evaluate, average."""
+"""`aiayn train`: the spec gate, then training and evaluation of a task."""
 
 import argparse
 import dataclasses
@@ -6,15 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from aiayn.training.checkpoint import CheckpointError
-from aiayn.model.config import ConfigError
-from aiayn.data.parallel import DataError
-from aiayn.tasks.translation import RunError
-from aiayn.data.tokenizer import TokenizerError
-from aiayn.training.trainer import TrainingError, TrainSettings
-
-# Errors that describe a problem with what the user asked for: printed in one line, exit 2.
-USER_ERRORS = (RunError, ConfigError, DataError, CheckpointError, TokenizerError, TrainingError)
+from aiayn.cli.errors import USER_ERRORS
+from aiayn.training.trainer import TrainSettings
 
 # The built-in task's recipe: the tiny preset, Eq. 3 at half scale (the full rate peaks
 # at 4.4e-3 for d_model = 128 and trains unstably), 2,000 steps of about 90 pairs, and
@@ -29,7 +22,8 @@ WMT_TRAIN = TrainSettings(steps=100_000, warmup_steps=4000, max_src_tokens=25000
                           save_every=1000, keep_last=20)  # fmt: skip
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t = sub.add_parser("train", help="train a model (default: tiny preset on the built-in number task)")
     t.add_argument("--task", choices=("numbers", "wmt14", "files"), default="numbers")
     t.add_argument("--direction", default="en-de", choices=("en-de", "de-en"))
@@ -56,28 +50,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     t.add_argument("--no-spec-gate", action="store_true",
                    help="skip the spec gate (development only: the paper's claims are then unchecked)")
-    t.set_defaults(func=cmd_train)
-
-    tr = sub.add_parser("translate", help="translate lines from standard input or a file")
-    tr.add_argument("--model", type=Path, required=True, metavar="RUN", help="a finished run folder")
-    tr.add_argument("--input", "-i", type=Path, default=None, help="input file (default: standard input)")
-    tr.add_argument("--beam-size", type=int, default=4)
-    tr.add_argument("--alpha", type=float, default=0.6)
-    tr.set_defaults(func=cmd_translate)
-
-    ev = sub.add_parser("evaluate", help="translate a split and report BLEU, chrF, exact match")
-    ev.add_argument("--model", type=Path, required=True, metavar="RUN")
-    ev.add_argument("--split", default="test", choices=("validation", "test"))
-    ev.add_argument("--beam-size", type=int, default=4)
-    ev.add_argument("--alpha", type=float, default=0.6)
-    ev.add_argument("--limit", type=int, default=None, help="only the first N sentences")
-    ev.set_defaults(func=cmd_evaluate)
-
-    av = sub.add_parser("average", help="average the last k checkpoints of a run into model.safetensors (§6.1)")
-    av.add_argument("--model", type=Path, required=True, metavar="RUN")
-    av.add_argument("--last", type=int, default=5, help="how many checkpoints (paper: 5 base, 20 big)")
-    av.add_argument("--output", type=Path, default=None, help="default: RUN/model.safetensors")
-    av.set_defaults(func=cmd_average)
+    t.set_defaults(func=run)
 
 
 def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
@@ -138,7 +111,7 @@ def _model_changes(items: list[str]) -> dict:
     return changes
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from aiayn.tasks.translation import RunSpec, train_run
     from aiayn.training.trainer import world
 
@@ -173,54 +146,4 @@ def cmd_train(args: argparse.Namespace) -> int:
         keys = ("bleu", "chrf", "exact_match", "train_seconds", "steps")
         print(json.dumps({k: result[k] for k in keys if k in result}))
         print(f"run folder: {run_dir}  (translate with: aiayn translate --model {run_dir})")
-    return 0
-
-
-def cmd_translate(args: argparse.Namespace) -> int:
-    from aiayn.tasks.translation import load_run, translate_lines
-
-    try:
-        model, tokenizer, _ = load_run(args.model)
-    except USER_ERRORS as err:
-        print(f"aiayn translate: {err}", file=sys.stderr)
-        return 2
-    if args.input is not None:
-        if not args.input.exists():
-            print(f"aiayn translate: input file {args.input} not found", file=sys.stderr)
-            return 2
-        lines = args.input.read_text(encoding="utf-8").splitlines()
-    else:
-        lines = sys.stdin.read().splitlines()
-    for line in translate_lines(model, tokenizer, lines, beam_size=args.beam_size, alpha=args.alpha):
-        print(line)
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from aiayn.tasks.translation import evaluate_run
-
-    try:
-        record = evaluate_run(args.model, args.split, beam_size=args.beam_size, alpha=args.alpha, limit=args.limit)
-    except USER_ERRORS as err:
-        print(f"aiayn evaluate: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: record[k] for k in ("bleu", "chrf", "exact_match", "bleu_signature")}))
-    return 0
-
-
-def cmd_average(args: argparse.Namespace) -> int:
-    from aiayn.training.averaging import average_checkpoints
-    from aiayn.training.checkpoint import checkpoint_dirs
-
-    dirs = checkpoint_dirs(args.model)[-args.last :]
-    if not dirs:
-        print(f"aiayn average: {args.model} has no checkpoints", file=sys.stderr)
-        return 2
-    out = args.output or args.model / "model.safetensors"
-    try:
-        average_checkpoints(dirs, out)
-    except USER_ERRORS as err:
-        print(f"aiayn average: {err}", file=sys.stderr)
-        return 2
-    print(f"averaged {len(dirs)} checkpoints ({', '.join(d.name for d in dirs)}) into {out}")
     return 0

@@ -1,0 +1,23 @@
+"""`aiayn specs`: run the spec suite, print the checklist by section, update TODO.md."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("specs", help="run the spec suite, print the checklist, update TODO.md")
+    p.add_argument("--no-write", action="store_true", help="do not rewrite TODO.md")
+    p.add_argument("--verbose", "-v", action="store_true", help="show pytest's own output")
+    p.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiayn.checks import checklist
+
+    sections = checklist.collect()
+    results = checklist.run(extra_args=tuple(args.pytest_args), quiet=not args.verbose)
+    print(checklist.format_report(sections, results))
+    if not args.no_write:
+        changed = checklist.update_todo(checklist.render_markdown(sections, results))
+        print(f"TODO.md {'updated' if changed else 'already current'}")
+    return 0 if results.green else 1
