@@ -1,10 +1,14 @@
 """Cost of run-time shape checking on a tiny-model forward pass, measured side by side.
 
-    python scripts/bench_shape_checks.py [--repeats 200]
+    python scripts/bench_shape_checks.py [--repeats 600] [--rounds 30]
 
-Starts two interpreters, one with aiayn's jaxtyping + beartype checks on and one with
-them off, interleaves their timing rounds, and prints the median time per forward pass
-and the ratio.
+Starts three interpreters: shape checks off, checks in full on every call (jaxtyping +
+beartype, `AIAYN_SHAPE_CHECKS=full`), and the default cached checks (in full once per
+call signature, see aiayn/checks/cached.py). Their timing rounds are interleaved so that
+machine noise hits all three alike. Prints, per mode, the median time per forward pass
+over the rounds, both wall-clock and CPU time of the process (CPU time is the steadier
+figure on a shared machine: it does not count time spent waiting for a core), and each
+mode's ratio to checks off.
 """
 
 import argparse
@@ -14,15 +18,20 @@ import statistics
 import subprocess
 import sys
 
+MODES = {
+    "off": "shape checks off",
+    "full": "full checks every call (plain beartype)",
+    "cached": "cached checks (the default)",
+}
+
 WORKER = r"""
 import json, sys, time, torch
-checked = sys.argv[1] == "1"
-if checked:
-    from aiayn.checks.shapecheck import enable
-    enable()
+mode = sys.argv[1]
+from aiayn.checks.shapecheck import enable, in_use
+if mode != "off":
+    enable(mode)
 from aiayn import Transformer, TransformerConfig
-from aiayn.checks.shapecheck import active
-assert active() == checked
+assert in_use() == mode, (in_use(), mode)
 torch.set_num_threads(1)
 torch.manual_seed(0)
 cfg = TransformerConfig.tiny(vocab_size=1000)
@@ -33,39 +42,44 @@ with torch.inference_mode():
         model(src, tgt)
     for line in sys.stdin:
         n = int(line)
-        t = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             model(src, tgt)
-        print(json.dumps((time.perf_counter() - t) / n), flush=True)
+        print(json.dumps(((time.perf_counter() - wall) / n, (time.process_time() - cpu) / n)), flush=True)
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=600, help="forward passes per mode in all")
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = {
-        flag: subprocess.Popen([sys.executable, "-c", WORKER, flag], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        mode: subprocess.Popen([sys.executable, "-c", WORKER, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True, env=env)  # fmt: skip
-        for flag in ("0", "1")
+        for mode in MODES
     }
-    times: dict[str, list[float]] = {"0": [], "1": []}
+    wall: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     per_round = max(1, args.repeats // args.rounds)
     for _ in range(args.rounds):
-        for flag, proc in procs.items():  # alternate, so machine noise hits both alike
+        for mode, proc in procs.items():  # alternate, so machine noise hits all alike
             proc.stdin.write(f"{per_round}\n")
             proc.stdin.flush()
-            times[flag].append(json.loads(proc.stdout.readline()))
+            w, c = json.loads(proc.stdout.readline())
+            wall[mode].append(w)
+            cpu[mode].append(c)
     for proc in procs.values():
         proc.stdin.close()
         proc.wait()
-    off, on = statistics.median(times["0"]), statistics.median(times["1"])
-    print("tiny preset forward pass (batch 8, n_src 24, n_tgt 12, 1 thread)")
-    print(f"  shape checks off: {off * 1e3:8.2f} ms")
-    print(f"  shape checks on:  {on * 1e3:8.2f} ms")
-    print(f"  overhead: {(on - off) * 1e3:.2f} ms per forward pass ({on / off:.2f}x)")
+    print(f"tiny preset forward pass (batch 8, n_src 24, n_tgt 12, 1 thread), medians of {args.rounds} rounds "
+          f"of {per_round}")  # fmt: skip
+    print(f"  {'':<42}{'wall ms':>9}{'ratio':>8}{'cpu ms':>9}{'ratio':>8}")
+    w_off, c_off = statistics.median(wall["off"]), statistics.median(cpu["off"])
+    for mode, label in MODES.items():
+        w, c = statistics.median(wall[mode]), statistics.median(cpu[mode])
+        print(f"  {label:<42}{w * 1e3:9.2f}{w / w_off:7.3f}x{c * 1e3:9.2f}{c / c_off:7.3f}x")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ Claims, in our words:
   encoder output. N = 6 in the paper. "Identical" means the same shape: every layer
   has its own parameters.
 - Every sub-layer is wrapped as LayerNorm(x + Sublayer(x)) (post-norm), with dropout
-  on Sublayer(x) before the sum (§5.4, off in eval mode):
-      y = LayerNorm(x + Sublayer(x)),  LayerNorm(z) = gamma * (z - mean(z)) / sqrt(var(z) + eps) + beta
-  with mean and (biased) variance over the d_model features of each position.
+  on Sublayer(x) before the sum (§5.4, the identity in eval mode):
+      y = LayerNorm(x + Dropout(Sublayer(x))),  LayerNorm(z) = gamma * (z - mean(z)) / sqrt(var(z) + eps) + beta
+  with mean and (biased) variance over the d_model features of each position; in
+  training, Dropout keeps each element with probability 1 - P_drop and scales it by
+  1 / (1 - P_drop).
 - Every sub-layer and the embedding layers produce vectors of width d_model, which is
   what lets the residual sums x + Sublayer(x) type-check.
 - The decoder reads the encoder output (the "memory"), so its output depends on the
@@ -157,11 +159,11 @@ def test_every_sublayer_and_embedding_outputs_width_d_model() -> None:
 
 
 @given(seed=st.integers(0, 2**16), n=st.sampled_from([1, 3, 7]), p_drop=st.sampled_from([0.0, 0.1, 0.3]))
-def test_sublayer_output_is_layernorm_of_x_plus_sublayer_x(seed: int, n: int, p_drop: float) -> None:
-    """Each sub-layer block computes LayerNorm(x + Sublayer(x)) (eval mode, float64)."""
+def test_sublayer_output_is_layernorm_of_x_plus_dropout_of_sublayer_x(seed: int, n: int, p_drop: float) -> None:
+    """Each sub-layer block computes LayerNorm(x + Dropout(Sublayer(x))) in training and LayerNorm(x + Sublayer(x)) in eval mode (float64)."""
     d_model = 30
     g = torch.Generator().manual_seed(seed)
-    block = PostNormResidual(d_model, p_drop).double().eval()  # eval: dropout is the identity
+    block = PostNormResidual(d_model, p_drop).double()
     with torch.no_grad():
         block.norm.weight.copy_(torch.rand(d_model, generator=g, dtype=torch.float64) + 0.5)
         block.norm.bias.copy_(torch.randn(d_model, generator=g, dtype=torch.float64))
@@ -173,8 +175,21 @@ def test_sublayer_output_is_layernorm_of_x_plus_sublayer_x(seed: int, n: int, p_
     x = torch.randn(2, n, d_model, generator=g, dtype=torch.float64)
     gamma, beta, eps = block.norm.weight, block.norm.bias, block.norm.eps
     assert eps == 1e-5
+
+    # training mode: dropout keeps each element of Sublayer(x) with probability 1 - P_drop and
+    # scales it by 1 / (1 - P_drop); the same seed draws the same keep-mask for the retyped formula
+    torch.manual_seed(seed)
+    out = block.train()(x, stub)
+    torch.manual_seed(seed)
+    keep = torch.empty(2, n, d_model, dtype=torch.float64).bernoulli_(1 - p_drop)
+    expected = layer_norm_retyped(x + stub(x) * keep / (1 - p_drop), gamma, beta, eps)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    if p_drop > 0 and bool((keep == 0).any()):  # dropout really acted: without it the output would differ
+        assert not torch.allclose(out, layer_norm_retyped(x + stub(x), gamma, beta, eps), atol=1e-6)
+
+    # eval mode: dropout is the identity
+    out = block.eval()(x, stub)
     expected = layer_norm_retyped(x + stub(x), gamma, beta, eps)
-    out = block(x, stub)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(out, F.layer_norm(x + stub(x), (d_model,), gamma, beta, eps), rtol=0, atol=1e-12)
     # the normalisation is over the features of each position: mean beta, spread gamma

@@ -34,6 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from aiayn import MultiHeadAttention, Transformer, TransformerConfig, padding_mask, scaled_dot_product_attention
 from aiayn import subsequent_mask
+from aiayn.inspect.attention_maps import capture_attention
 
 CODE = "aiayn/model/multi_head.py"
 
@@ -95,10 +96,10 @@ def test_concatenated_heads_times_w_o_equal_loop_over_heads(
     attend = padding_mask(tokens, pad_id=0) if masked else None
     expected, expected_maps = looped_heads(mha, x_q, x_kv, attend)
     torch.testing.assert_close(mha(x_q, x_kv, attend), expected, rtol=0, atol=1e-12)  # fused kernel
-    mha.record_weights = True  # the written-out path, which keeps the attention maps
-    torch.testing.assert_close(mha(x_q, x_kv, attend), expected, rtol=0, atol=1e-12)
-    assert mha.last_weights is not None
-    torch.testing.assert_close(mha.last_weights, expected_maps, rtol=0, atol=1e-12)
+    with capture_attention(mha) as recorder:  # the written-out path, which hands over the maps
+        torch.testing.assert_close(mha(x_q, x_kv, attend), expected, rtol=0, atol=1e-12)
+    (maps,) = recorder.of(mha)
+    torch.testing.assert_close(maps, expected_maps, rtol=0, atol=1e-12)
 
 
 @given(seed=st.integers(0, 2**16), d_model=PRIMES, n_q=PRIMES, n_kv=PRIMES)
@@ -142,8 +143,8 @@ def test_projection_parameter_count_is_4_d_model_squared_plus_4_d_model(h: int, 
 def count_flops(mha: MultiHeadAttention, n_q: int, n_kv: int) -> dict[str, int]:
     """FLOPs of one forward pass by operator (written-out path, so the attention matmuls count)."""
     x_q, x_kv = torch.randn(2, n_q, mha.d_model), torch.randn(2, n_kv, mha.d_model)
-    mha.record_weights = True  # torch's flop counter does not see inside the fused CPU kernel
-    with FlopCounterMode(display=False) as counter:
+    # capturing the maps takes the written-out path: the flop counter does not see inside the fused CPU kernel
+    with capture_attention(mha), FlopCounterMode(display=False) as counter:
         mha(x_q, x_kv)
     return {str(op).split(".")[-1]: n for op, n in counter.get_flop_counts()["Global"].items()}
 
@@ -166,18 +167,16 @@ def test_heads_attend_independently() -> None:
     """Changing head i's query projection changes head i's attention map and no other."""
     d_model, h = 30, 5
     mha = make_mha(d_model, h, seed=3)
-    mha.record_weights = True
     g = torch.Generator().manual_seed(3)
     x_q = torch.randn(2, 7, d_model, generator=g, dtype=torch.float64)
     x_kv = torch.randn(2, 11, d_model, generator=g, dtype=torch.float64)
-    mha(x_q, x_kv)
-    before = mha.last_weights
-    assert before is not None and before.shape == (2, h, 7, 11)
-    with torch.no_grad():
-        mha.w_q.weight[2 * mha.d_k : 3 * mha.d_k] += 0.5  # W_2^Q only (heads counted from 0)
-    mha(x_q, x_kv)
-    after = mha.last_weights
-    assert after is not None
+    with capture_attention(mha) as recorder:
+        mha(x_q, x_kv)
+        with torch.no_grad():
+            mha.w_q.weight[2 * mha.d_k : 3 * mha.d_k] += 0.5  # W_2^Q only (heads counted from 0)
+        mha(x_q, x_kv)
+    before, after = recorder.of(mha)
+    assert before.shape == (2, h, 7, 11)
     changed = [not torch.equal(before[:, i], after[:, i]) for i in range(h)]
     assert changed == [i == 2 for i in range(h)]
 

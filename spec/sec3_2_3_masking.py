@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from aiayn import DecoderOnlyLM, MultiHeadAttention, Transformer, TransformerConfig
 from aiayn import attention_weights, fused_attention, padding_mask, subsequent_mask
+from aiayn.inspect.attention_maps import capture_attention
 from aiayn.model.masks import decoder_self_mask
 
 CODE = "aiayn/model/masks.py, aiayn/model/transformer.py"
@@ -170,14 +171,13 @@ def test_masked_connections_get_exactly_zero_weight() -> None:
     assert bool((w[..., ~future] > 0.0).all())
 
     model, lm = fresh_transformer(), fresh_lm()
-    self_attention = [layer.self_attn for layer in model.decoder.layers] + [layer.self_attn for layer in lm.blocks.layers]
-    for mha in self_attention:
-        mha.record_weights = True
-    model(tokens(0, 2, N_SRC), tokens(1, 2, N_TGT))
-    lm(tokens(2, 2, N_TGT))
-    for mha in self_attention:
-        maps = mha.last_weights
-        assert maps is not None and maps.shape == (2, mha.h, N_TGT, N_TGT)
+    with capture_attention(model) as in_model, capture_attention(lm) as in_lm:
+        model(tokens(0, 2, N_SRC), tokens(1, 2, N_TGT))
+        lm(tokens(2, 2, N_TGT))
+    self_attention = [in_model.of(layer.self_attn) for layer in model.decoder.layers]
+    self_attention += [in_lm.of(layer.self_attn) for layer in lm.blocks.layers]
+    for (maps,) in self_attention:
+        assert maps.shape == (2, model.cfg.h, N_TGT, N_TGT)
         assert bool((maps[..., future] == 0.0).all())
         assert bool((maps[..., ~future] > 0.0).all())
 
@@ -189,13 +189,11 @@ def test_padding_keys_get_exactly_zero_weight() -> None:
     src[0, 4:] = PAD  # the first sentence has 4 real tokens
     tgt = tokens(1, 2, 5)
     watched = [layer.self_attn for layer in model.encoder.layers] + [layer.cross_attn for layer in model.decoder.layers]
-    for mha in watched:
-        mha.record_weights = True
-    model(src, tgt)
+    with capture_attention(model) as recorder:
+        model(src, tgt)
     is_pad = src == PAD  # batch n_src
     for mha in watched:
-        maps = mha.last_weights
-        assert maps is not None
+        (maps,) = recorder.of(mha)
         pad_weights = maps.masked_select(is_pad[:, None, None, :].expand_as(maps))
         assert pad_weights.numel() > 0 and bool((pad_weights == 0.0).all())
         torch.testing.assert_close(maps.sum(-1), torch.ones(maps.shape[:-1]), rtol=0, atol=1e-6)
@@ -282,9 +280,9 @@ def test_encoder_decoder_attention_takes_queries_from_decoder_and_keys_values_fr
         layer.cross_attn.register_forward_pre_hook(lambda mod, args: calls.__setitem__("cross", args)),
         layer.self_attn_residual.register_forward_hook(lambda mod, args, out: calls.__setitem__("below", (out,))),
     ]
-    layer.cross_attn.record_weights = True
     try:
-        model.decode(tgt, memory, src_attend)
+        with capture_attention(layer.cross_attn) as recorder:
+            model.decode(tgt, memory, src_attend)
     finally:
         for handle in handles:
             handle.remove()
@@ -294,8 +292,8 @@ def test_encoder_decoder_attention_takes_queries_from_decoder_and_keys_values_fr
     assert x_kv is memory  # keys and values: the encoder output itself
     assert calls["self"][0] is calls["self"][1]  # self-attention: one tensor for all three
     assert x_q is calls["below"][0]  # queries: the output of the decoder's masked self-attention block
-    maps = layer.cross_attn.last_weights
-    assert maps is not None and maps.shape == (2, model.cfg.h, n_tgt, n_src)
+    (maps,) = recorder.of(layer.cross_attn)
+    assert maps.shape == (2, model.cfg.h, n_tgt, n_src)
     # a different memory changes the output; the query length stays n_tgt
     cross = layer.cross_attn
     y = torch.randn(2, n_tgt, 30)

@@ -26,6 +26,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from aiayn import MultiHeadAttention, Transformer, TransformerConfig, padding_mask, subsequent_mask
+from aiayn.inspect.attention_maps import capture_attention
 
 CODE = "aiayn/model/transformer.py, aiayn/model/multi_head.py"
 
@@ -205,10 +206,10 @@ def test_multi_head_attention_matches_nn_multihead_attention(seed: int, h: int, 
             x_q, x_kv, x_kv, key_padding_mask=~attend[:, 0, 0], need_weights=True, average_attn_weights=False
         )
         torch.testing.assert_close(ours(x_q, x_kv, attend), ref, rtol=0, atol=1e-6)  # fused path
-        ours.record_weights = True
-        torch.testing.assert_close(ours(x_q, x_kv, attend), ref, rtol=0, atol=1e-6)  # written-out path
-        assert ours.last_weights is not None
-        torch.testing.assert_close(ours.last_weights, ref_maps, rtol=0, atol=1e-6)
+        with capture_attention(ours) as recorder:  # the written-out path, which hands over the maps
+            torch.testing.assert_close(ours(x_q, x_kv, attend), ref, rtol=0, atol=1e-6)
+        (maps,) = recorder.of(ours)
+        torch.testing.assert_close(maps, ref_maps, rtol=0, atol=1e-6)
         # self-attention without a mask too
         ref_self, _ = theirs(x_kv, x_kv, x_kv, need_weights=False)
         torch.testing.assert_close(ours(x_kv, x_kv), ref_self, rtol=0, atol=1e-6)

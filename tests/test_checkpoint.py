@@ -1,6 +1,8 @@
 """Checkpoints: safetensors weights with the tied embedding, a weights_only training state,
-atomic writes, and refusal of damaged or foreign checkpoints without changing anything."""
+atomic fsynced writes, refusal of damaged or foreign checkpoints without changing anything,
+and falling back past damaged checkpoints to the newest one that verifies."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,12 @@ from aiayn.training.checkpoint import (
     CheckpointError,
     checkpoint_dirs,
     latest_checkpoint,
+    latest_good_checkpoint,
     load_checkpoint,
     load_weights,
     save_checkpoint,
     save_weights,
+    verify_checkpoint,
 )
 from aiayn.training.schedule import make_optimizer
 
@@ -103,3 +107,89 @@ def test_keeps_last_k_never_overwrites_and_ignores_unfinished(tmp_path: Path) ->
         save_checkpoint(tmp_path, 4, model, state, CFG.to_dict(), "tok")
     (tmp_path / "checkpoints" / "step-00000005.tmp").mkdir()  # a write cut short
     assert latest_checkpoint(tmp_path).name == "step-00000004"
+
+
+def damage_checkpoint(ckpt: Path, how: str) -> None:
+    """Three ways a checkpoint gets damaged: weights cut short, one byte changed, meta.json lost."""
+    weights = ckpt / "model.safetensors"
+    if how == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[:-1000])
+    elif how == "changed_byte":  # in the tensor data, where safetensors itself still reads the file
+        data = bytearray(weights.read_bytes())
+        data[-5] ^= 0x01
+        weights.write_bytes(bytes(data))
+    elif how == "missing_meta":
+        (ckpt / "meta.json").unlink()
+    else:
+        raise ValueError(how)
+
+
+DAMAGES = ["truncated_weights", "changed_byte", "missing_meta"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_latest_good_checkpoint_skips_a_damaged_newest_one_and_says_why(tmp_path: Path, how: str) -> None:
+    model, state = _trained_model()
+    for step in (1, 2, 3):
+        save_checkpoint(tmp_path, step, model, state, CFG.to_dict(), "tok")
+    newest = checkpoint_dirs(tmp_path)[-1]
+    assert latest_good_checkpoint(tmp_path, CFG.to_dict(), "tok", log=lambda _: None) == newest  # intact: newest
+    damage_checkpoint(newest, how)
+    logged: list[str] = []
+    found = latest_good_checkpoint(tmp_path, CFG.to_dict(), "tok", log=logged.append)
+    assert found is not None and found.name == "step-00000002"
+    assert len(logged) == 1 and "step-00000003" in logged[0]
+    reason = {"truncated_weights": "do not match the hash", "changed_byte": "do not match the hash",
+              "missing_meta": "no meta.json"}[how]  # fmt: skip
+    assert reason in logged[0], logged
+    # and the checkpoint it returns loads
+    load_checkpoint(found, Transformer(CFG), CFG.to_dict(), "tok")
+
+
+def test_latest_good_checkpoint_skips_another_runs_checkpoints_and_none_when_nothing_verifies(tmp_path: Path) -> None:
+    model, state = _trained_model()
+    save_checkpoint(tmp_path, 1, model, state, CFG.to_dict(), "tok")
+    save_checkpoint(tmp_path, 2, model, state, CFG.to_dict(), "other-tok")
+    logged: list[str] = []
+    assert latest_good_checkpoint(tmp_path, CFG.to_dict(), "tok", log=logged.append).name == "step-00000001"
+    assert "different tokenizer" in logged[0]
+    damage_checkpoint(checkpoint_dirs(tmp_path)[0], "changed_byte")
+    assert latest_good_checkpoint(tmp_path, CFG.to_dict(), "tok", log=lambda _: None) is None
+    assert latest_good_checkpoint(tmp_path / "empty", CFG.to_dict(), "tok", log=lambda _: None) is None
+
+
+def test_training_settings_p_drop_and_eps_ls_are_not_part_of_the_model_identity(tmp_path: Path) -> None:
+    model, state = _trained_model()
+    ckpt = save_checkpoint(tmp_path, 1, model, state, CFG.to_dict(), "tok")
+    verify_checkpoint(ckpt, {**CFG.to_dict(), "p_drop": 0.3, "eps_ls": 0.0}, "tok")  # matches
+    with pytest.raises(CheckpointError, match=r"differs in h\)$"):
+        verify_checkpoint(ckpt, {**CFG.to_dict(), "h": 4, "p_drop": 0.3}, "tok")
+
+
+def test_every_file_and_folder_is_fsynced_before_the_checkpoint_gets_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        events.append(("rename", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    model, state = _trained_model()
+    final = save_checkpoint(tmp_path, 4, model, state, CFG.to_dict(), "tok")
+    tmp = str(final.with_name(final.name + ".tmp"))
+    rename = events.index(("rename", tmp))
+    before = {path for kind, path in events[:rename] if kind == "fsync"}
+    assert {f"{tmp}/model.safetensors", f"{tmp}/state.pt", f"{tmp}/meta.json", tmp} <= before, events
+    assert ("fsync", str(final.parent)) in events[rename:], "the rename itself is made durable"
+    events.clear()
+    save_weights(model, tmp_path / "model.safetensors")
+    assert events[:2] == [("fsync", str(tmp_path / "model.safetensors.tmp")),
+                          ("rename", str(tmp_path / "model.safetensors.tmp"))]  # fmt: skip

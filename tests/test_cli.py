@@ -79,7 +79,7 @@ def test_occupied_run_folder_is_refused_in_one_line(run_dir: Path) -> None:
 
 def test_bad_inputs_get_one_line_errors(tmp_path: Path) -> None:
     result = aiayn("translate", "--model", str(tmp_path / "nowhere"))
-    assert result.returncode == 2 and "missing run.json" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "no such run folder" in result.stderr and "Traceback" not in result.stderr
     result = aiayn("train", "--no-spec-gate", "--run-dir", str(tmp_path / "r"), "--set", "d_model=30", *TINY[8:])
     assert result.returncode == 2 and "d_model=30 is not divisible by h" in result.stderr
     result = aiayn("train", "--no-spec-gate", "--run-dir", str(tmp_path / "r"), "--set", "colour=blue")

@@ -7,9 +7,13 @@ from collections import Counter
 
 import pytest
 
+from sacrebleu.metrics import BLEU
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
 from aiayn.evaluation.translation import (
     PAPER_PROTOCOL,
     evaluate_translations,
+    moses_tokenize,
     split_compounds,
     tokenize_for_paper_bleu,
     tokenized_compound_split_bleu,
@@ -55,6 +59,50 @@ def test_compounds_are_split_as_get_ende_bleu_does() -> None:
     assert tokenize_for_paper_bleu("die E-Mail-Adresse.") == "die E ##AT##-##AT## Mail ##AT##-##AT## Adresse ."
 
 
+# Lines with what `replace-unicode-punctuation.perl | tokenizer.perl -l de` makes of them, and
+# the Moses rule at work; sacreBLEU's 13a tokenizer makes something else of each.
+MOSES_DE = [
+    ("Er kam 2014-2015 nach Berlin.",  # a hyphen inside a word stays (no -a); 13a cuts it after a digit
+     "Er kam 2014-2015 nach Berlin ."),
+    ("Die 10-jährige E-Mail-Adresse & mehr…",  # same; & escaped; … replaced by ...
+     "Die 10-jährige E-Mail-Adresse &amp; mehr ..."),
+    ('Er sagte: "Ja, gern."',  # quotes split off and escaped
+     "Er sagte : &quot; Ja , gern . &quot;"),
+    ("Peter's Buch kostet 3,5 Millionen Euro.",  # outside English and French, ' is a token of its own
+     "Peter &apos; s Buch kostet 3,5 Millionen Euro ."),
+    ("Dr. Müller kam am 3. Oktober.",  # German non-breaking prefixes: titles and ordinals keep their period
+     "Dr. Müller kam am 3. Oktober ."),
+    ("Das ist z.B. ein Test.", "Das ist z.B. ein Test ."),
+    ("„Gut“, sagte sie – und ging.",  # “ becomes " (then &quot;); the low „ and the dash are left as they are
+     "„ Gut &quot; , sagte sie – und ging ."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "moses"), MOSES_DE)
+def test_paper_protocol_tokenizes_as_moses_tokenizer_perl_de(line: str, moses: str) -> None:
+    assert moses_tokenize(line) == moses
+    assert Tokenizer13a()(line) != moses  # what the protocol used before: another tokenization
+
+
+def test_hyphen_after_digit_is_compound_split_not_cut_off() -> None:
+    """13a cuts "2014-2015" into three tokens; Moses keeps it for the compound split, as the paper's script did."""
+    assert tokenize_for_paper_bleu("Er kam 2014-2015.") == "Er kam 2014 ##AT##-##AT## 2015 ."
+    assert split_compounds(Tokenizer13a()("Er kam 2014-2015.")) == "Er kam 2014 - 2015 ."
+
+
+def test_moses_and_13a_give_different_paper_bleu() -> None:
+    hyps = ["Dr. Müller kam am 3. Oktober nach Hause.", "Das ist z.B. ein Test."]
+    refs = ["Dr. Müller kam am 3. Oktober heim.", "Das ist z.B. kein Test."]
+
+    def with_13a(lines: list[str]) -> list[str]:
+        return [split_compounds(Tokenizer13a()(line)) for line in lines]
+
+    bleu = BLEU(tokenize="none", smooth_method="none", force=True)
+    old = bleu.corpus_score(with_13a(hyps), [with_13a(refs)]).score
+    new = tokenized_compound_split_bleu(hyps, refs)["tokenized_bleu"]
+    assert 0.0 < new < 100.0 and new != pytest.approx(old, abs=0.1)
+
+
 @pytest.mark.skipif(shutil.which("perl") is None, reason="perl not installed")
 def test_compound_split_matches_the_perl_one_liner() -> None:
     lines = ["rich-text format", "a-b-c d--e -f g-", "E-Mail-Adresse x-y-z 2014-2015", "über-all ä-ö"]
@@ -68,7 +116,7 @@ def test_compound_split_matches_the_perl_one_liner() -> None:
 def test_paper_protocol_is_labelled_and_differs_from_sacrebleu() -> None:
     hyps = ["Die Katze sitzt auf einer Matte.", "Das ist ein rich-text Format für die Mail-Adresse.", "Er kam 2015."]
     paper = tokenized_compound_split_bleu(hyps, REFS)
-    assert paper["protocol"] == PAPER_PROTOCOL and "not sacreBLEU" in paper["protocol"]
+    assert paper["protocol"] == PAPER_PROTOCOL and "not sacreBLEU" in paper["protocol"] and "Moses" in PAPER_PROTOCOL
     assert paper["tokenized_bleu"] != pytest.approx(evaluate_translations(hyps, REFS)["bleu"])
     assert set(paper) == {"tokenized_bleu", "protocol"}
 

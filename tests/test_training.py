@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from aiayn.training.checkpoint import checkpoint_dirs
-from aiayn.tasks.translation import RunError, train_run
+from aiayn.tasks.base import RunError
+from aiayn.tasks.runner import train_run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_driver import tiny_spec  # noqa: E402
@@ -76,9 +77,10 @@ def test_two_process_torchrun_equals_one_process_with_same_global_batch(tmp_path
 def test_non_finite_loss_skips_updates_then_stops_and_keeps_checkpoints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import aiayn.tasks.translation as translation
     import aiayn.training.trainer as training
 
-    real_loss = training.label_smoothed_loss
+    real_loss = translation.label_smoothed_loss
     calls = {"n": 0}
 
     def exploding(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -86,7 +88,7 @@ def test_non_finite_loss_skips_updates_then_stops_and_keeps_checkpoints(
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if calls["n"] > 4 else loss
 
-    monkeypatch.setattr(training, "label_smoothed_loss", exploding)
+    monkeypatch.setattr(translation, "label_smoothed_loss", exploding)
     run_dir = tmp_path / "nan"
     with pytest.raises(training.TrainingError, match="non-finite"):
         train_run(tiny_spec(20, 1), run_dir, evaluate=False, progress_bar=False, log=lambda _: None)
@@ -103,8 +105,43 @@ def test_run_folder_holding_another_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="already holds a finished run|already holds an unfinished run"):
         train_run(tiny_spec(2, 1), run_dir, evaluate=False, progress_bar=False, log=lambda _: None)
     changed = tiny_spec(2, 1)
-    changed = changed.__class__(**{**changed.__dict__, "bpe_vocab": 320})
+    changed = changed.__class__(**{**changed.__dict__, "data": {**changed.data, "bpe_vocab": 320}})
     with pytest.raises(RunError, match="different settings"):
         train_run(changed, run_dir, resume=True, evaluate=False, progress_bar=False, log=lambda _: None)
     after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert before == after, "a refused run changes nothing"
+
+
+def _truncate_weights(ckpt: Path) -> None:
+    path = ckpt / "model.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _change_a_byte(ckpt: Path) -> None:
+    path = ckpt / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's data: the file still parses
+    path.write_bytes(bytes(data))
+
+
+def _remove_meta(ckpt: Path) -> None:
+    (ckpt / "meta.json").unlink()
+
+
+@pytest.mark.parametrize("damage", [_truncate_weights, _change_a_byte, _remove_meta])
+def test_resume_skips_a_damaged_newest_checkpoint_and_stays_exact(tmp_path: Path, damage) -> None:  # noqa: ANN001
+    """Resume falls back to the newest checkpoint that verifies, and the run ends bit-identical."""
+    quiet = {"evaluate": False, "progress_bar": False}
+    train_run(tiny_spec(10, 1), tmp_path / "straight", log=lambda _: None, **quiet)
+    broken = tmp_path / "broken"
+    train_run(tiny_spec(8, 1), broken, log=lambda _: None, **quiet)
+    newest = checkpoint_dirs(broken)[-1]
+    assert newest.name.endswith("8")
+    damage(newest)
+    said: list[str] = []
+    train_run(tiny_spec(10, 1), broken, resume=True, log=said.append, **quiet)  # extended from 8 to 10 steps
+    assert any("skipping checkpoint" in line and newest.name in line for line in said), said
+    assert "resumed at step 6" in said
+    a, b = _weights(tmp_path / "straight"), _weights(broken)
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs after resuming past a damaged checkpoint"

@@ -6,18 +6,19 @@ Run directly or under `torchrun`; not collected by pytest.
 import sys
 from pathlib import Path
 
-from aiayn.tasks.translation import RunSpec, train_run
+from aiayn.tasks.base import RunSpec
+from aiayn.tasks.runner import train_run
 from aiayn.training.trainer import TrainSettings
 
 
 def tiny_spec(steps: int, accum: int) -> RunSpec:
     return RunSpec(
-        task="numbers", direction="en-de", preset="tiny",
+        task="numbers", preset="tiny",
         model={"d_model": 32, "d_ff": 48, "h": 2, "n_layers": 1},
-        bpe_vocab=300, max_len=64,
         train=TrainSettings(steps=steps, warmup_steps=5, max_src_tokens=240, max_tgt_tokens=240,
                             accum_steps=accum, save_every=2, keep_last=3, log_every=1),
-        data={"n_train": 400, "n_validation": 20, "n_test": 20, "max_number": 1000, "max_items": 2},
+        data={"direction": "en-de", "bpe_vocab": 300, "max_len": 64, "n_train": 400, "n_validation": 20, "n_test": 20,
+              "max_number": 1000, "max_items": 2},
     )  # fmt: skip
 
 

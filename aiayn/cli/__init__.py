@@ -14,20 +14,28 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from aiayn.checks import shapecheck
 
 # The command modules under aiayn/cli/, in the order `aiayn --help` lists them.
-COMMANDS = ("specs", "inspect", "train", "translate", "evaluate", "average")
+COMMANDS = ("specs", "inspect", "train", "translate", "evaluate", "average", "attention", "positions")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line (and where to read more)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aiayn", description="Attention Is All You Need, as executable specs.")
+    parser = _Parser(prog="aiayn", description="Attention Is All You Need, as executable specs.")
     parser.add_argument(
         "--no-shape-checks", action="store_true",
         help="turn off run-time shape checking (faster; needed for torch.compile). Same as AIAYN_SHAPE_CHECKS=0",
     )  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"aiayn.cli.{name}").register(sub)
     return parser

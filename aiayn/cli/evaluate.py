@@ -1,30 +1,38 @@
-"""`aiayn evaluate`: translate a split of the run's task and score it."""
+"""`aiayn evaluate`: score a trained run on a split of its task."""
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from aiayn.cli.errors import USER_ERRORS
+from aiayn.cli.errors import USER_ERRORS, fail
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    ev = sub.add_parser("evaluate", help="translate a split and report BLEU, chrF, exact match")
-    ev.add_argument("--model", type=Path, required=True, metavar="RUN")
-    ev.add_argument("--split", default="test", choices=("validation", "test"))
-    ev.add_argument("--beam-size", type=int, default=4)
-    ev.add_argument("--alpha", type=float, default=0.6)
-    ev.add_argument("--limit", type=int, default=None, help="only the first N sentences")
-    ev.set_defaults(func=run)
+    from aiayn.decoding.search import ALPHA, BEAM_SIZE
+
+    p = sub.add_parser("evaluate", help="score a run on a split of its task (translation: BLEU, chrF, exact match)")
+    p.add_argument("--model", type=Path, required=True, metavar="RUN")
+    p.add_argument("--split", default="test", choices=("validation", "test"))
+    p.add_argument("--beam-size", type=int, default=BEAM_SIZE, help="translation: beam size (1 = greedy)")
+    p.add_argument("--alpha", type=float, default=ALPHA, help="translation: length penalty")
+    p.add_argument("--limit", type=int, default=None, help="translation: only the first N sentences")
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiayn.tasks.translation import evaluate_run
+    from aiayn.tasks.base import get_task
+    from aiayn.tasks.runner import load_run
 
+    if args.beam_size < 1:
+        return fail("evaluate", f"--beam-size must be at least 1, got {args.beam_size}")
+    if args.limit is not None and args.limit < 1:
+        return fail("evaluate", f"--limit must be at least 1, got {args.limit}")
     try:
-        record = evaluate_run(args.model, args.split, beam_size=args.beam_size, alpha=args.alpha, limit=args.limit)
+        trained = load_run(args.model)
+        task = get_task(trained.spec)
+        options = {"beam_size": args.beam_size, "alpha": args.alpha, "limit": args.limit}
+        record = task.evaluate(trained, args.split, print, **options)
     except USER_ERRORS as err:
-        print(f"aiayn evaluate: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: record[k] for k in ("bleu", "chrf", "exact_match", "bleu_signature")}))
+        return fail("evaluate", err)
+    print(json.dumps({k: v for k, v in record.items() if not isinstance(v, (dict, list))}))
     return 0

@@ -18,6 +18,5 @@ def run(args: argparse.Namespace) -> int:
     results = checklist.run(extra_args=tuple(args.pytest_args), quiet=not args.verbose)
     print(checklist.format_report(sections, results))
     if not args.no_write:
-        changed = checklist.update_todo(checklist.render_markdown(sections, results))
-        print(f"TODO.md {'updated' if changed else 'already current'}")
+        print(checklist.write_todo(checklist.render_markdown(sections, results)))
     return 0 if results.green else 1

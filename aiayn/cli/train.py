@@ -1,51 +1,63 @@
-"""`aiayn train`: the spec gate, then training and evaluation of a task."""
+"""`aiayn train`: the spec gate, then training and evaluation of a task.
+
+Settings come from the task's recipe (`recipes` in its module), changed by flags:
+model fields by `--set FIELD=VALUE`, training settings by their own flags, task
+options by the flags in TASK_FLAGS (each names the tasks it applies to).
+"""
 
 import argparse
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
-from aiayn.cli.errors import USER_ERRORS
-from aiayn.training.trainer import TrainSettings
+from aiayn.cli.errors import USER_ERRORS, fail
 
-# The built-in task's recipe: the tiny preset, Eq. 3 at half scale (the full rate peaks
-# at 4.4e-3 for d_model = 128 and trains unstably), 2,000 steps of about 90 pairs, and
-# the last 5 checkpoints averaged (§6.1). About 9 minutes of training on 2 CPU cores.
-NUMBERS_TRAIN = TrainSettings(
-    steps=2000, warmup_steps=400, lr_scale=0.5, max_src_tokens=1500, max_tgt_tokens=1500,
-    save_every=100, keep_last=5, log_every=20,
-)  # fmt: skip
-NUMBERS_AVERAGE_LAST = 5
-# The paper's recipe for WMT 2014 (scripts/wmt14_base.sh): 25,000 + 25,000 tokens a step.
-WMT_TRAIN = TrainSettings(steps=100_000, warmup_steps=4000, max_src_tokens=25000, max_tgt_tokens=25000,
-                          save_every=1000, keep_last=20)  # fmt: skip
-
+TRANSLATION = ("numbers", "wmt14", "files")
+CLASSIFICATION = ("genre", "sst2", "classify-files")
+# flag -> (task option, type, tasks it applies to, help)
+TASK_FLAGS: dict[str, tuple[str, type, tuple[str, ...], str]] = {
+    "--direction": ("direction", str, TRANSLATION, "en-de or de-en"),
+    "--bpe-vocab": ("bpe_vocab", int, TRANSLATION + CLASSIFICATION, "BPE vocabulary size"),
+    "--n-train": ("n_train", int, ("numbers",), "training pairs"),
+    "--n-test": ("n_test", int, ("numbers",), "test pairs evaluated at the end"),
+    "--data-dir": ("data_dir", str, ("files", "classify-files"), "folder of train/validation/test .jsonl files"),
+}
+# flag -> (TrainSettings field, type, help); --max-tokens sets both token budgets
+TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--steps": ("steps", int, "optimiser steps in all (with --resume: extend the run to this many)"),
+    "--warmup-steps": ("warmup_steps", int, "Eq. 3 warmup"),
+    "--lr-scale": ("lr_scale", float, "multiplier on Eq. 3 (paper: 1)"),
+    "--accum-steps": ("accum_steps", int, "batches per process per optimiser step"),
+    "--save-every": ("save_every", int, "steps between checkpoints"),
+    "--keep-last": ("keep_last", int, "checkpoints kept"),
+    "--seed": ("seed", int, "data order and initialisation"),
+    "--p-drop": ("p_drop", float, "dropout while training (§5.4; default: the preset's)"),
+    "--eps-ls": ("eps_ls", float, "label smoothing (§5.4; default: the preset's)"),
+}
+# what --resume accepts besides the run folder; anything else would change the run
+RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from aiayn.tasks.base import TASKS
+
     t = sub.add_parser("train", help="train a model (default: tiny preset on the built-in number task)")
-    t.add_argument("--task", choices=("numbers", "wmt14", "files"), default="numbers")
-    t.add_argument("--direction", default="en-de", choices=("en-de", "de-en"))
-    t.add_argument("--preset", default=None, help="model preset (default: tiny for numbers, base otherwise)")
-    t.add_argument("--run-dir", type=Path, default=None, help="run folder (default: runs/TASK-DIRECTION)")
+    t.add_argument("--task", choices=tuple(TASKS), default=None, help="default: numbers")
+    t.add_argument("--preset", default=None, help="model preset (default: the task's recipe)")
+    t.add_argument("--run-dir", type=Path, default=None, help="run folder (default: runs/TASK)")
     t.add_argument("--resume", type=Path, default=None, metavar="RUN", help="continue the run in this folder")
-    t.add_argument("--overwrite", action="store_true", help="replace whatever the run folder holds")
-    t.add_argument("--data-dir", type=Path, default=None, help="with --task files: folder of SPLIT.jsonl files")
-    t.add_argument("--set", dest="model_set", action="append", default=[], metavar="FIELD=VALUE",
+    t.add_argument("--overwrite", action="store_true", help="replace the aiayn run in the run folder")
+    t.add_argument("--set", dest="model_set", action="append", default=None, metavar="FIELD=VALUE",
                    help="change one TransformerConfig field of the preset, e.g. --set d_model=128 --set n_layers=2")
-    t.add_argument("--steps", type=int, default=None)
-    t.add_argument("--warmup-steps", type=int, default=None)
-    t.add_argument("--lr-scale", type=float, default=None, help="multiplier on Eq. 3 (paper: 1)")
+    for flag, (_, kind, help_text) in TRAIN_FLAGS.items():
+        t.add_argument(flag, type=kind, default=None, help=help_text)
     t.add_argument("--max-tokens", type=int, default=None, help="source (and target) tokens per batch (§5.1)")
-    t.add_argument("--accum-steps", type=int, default=None, help="batches per process per optimiser step")
-    t.add_argument("--bpe-vocab", type=int, default=None, help="shared BPE vocabulary size")
-    t.add_argument("--save-every", type=int, default=None)
-    t.add_argument("--keep-last", type=int, default=None)
     t.add_argument("--average-last", type=int, default=None, help="average the last k checkpoints at the end (§6.1)")
-    t.add_argument("--n-train", type=int, default=None, help="numbers task: training pairs")
-    t.add_argument("--n-test", type=int, default=None, help="numbers task: test pairs evaluated at the end")
-    t.add_argument("--seed", type=int, default=None)
+    for flag, (_, kind, tasks, help_text) in TASK_FLAGS.items():
+        t.add_argument(flag, type=kind, default=None, help=f"{help_text} ({', '.join(tasks)})")
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     t.add_argument("--no-spec-gate", action="store_true",
@@ -53,97 +65,143 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.set_defaults(func=run)
 
 
-def _spec_from_args(args: argparse.Namespace):  # noqa: ANN202
-    from aiayn.tasks.translation import NUMBERS_DATA, RunSpec
-
-    base = NUMBERS_TRAIN if args.task == "numbers" else WMT_TRAIN
-    changes = {
-        "steps": args.steps, "warmup_steps": args.warmup_steps, "lr_scale": args.lr_scale,
-        "max_src_tokens": args.max_tokens, "max_tgt_tokens": args.max_tokens, "accum_steps": args.accum_steps,
-        "save_every": args.save_every, "keep_last": args.keep_last, "seed": args.seed,
-    }  # fmt: skip
-    settings = dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
-    if args.no_bf16:
-        settings = dataclasses.replace(settings, bf16=False)
-    data: dict = {}
-    if args.task == "numbers":
-        data = dict(NUMBERS_DATA)
-        for key in ("n_train", "n_test"):
-            if getattr(args, key) is not None:
-                data[key] = getattr(args, key)
-    elif args.task == "files":
-        if args.data_dir is None:
-            raise SystemExit("aiayn train --task files needs --data-dir DIR (with train/validation/test .jsonl files)")
-        data = {"data_dir": str(args.data_dir)}
-    return RunSpec(
-        task=args.task, direction=args.direction, model=_model_changes(args.model_set),
-        preset=args.preset or ("tiny" if args.task == "numbers" else "base"),
-        bpe_vocab=args.bpe_vocab or (1000 if args.task == "numbers" else 37000),
-        max_len=256, train=settings, data=data,
-        average_last=args.average_last if args.average_last is not None else (NUMBERS_AVERAGE_LAST if args.task == "numbers" else 5),
-    )  # fmt: skip
+class UsageError(ValueError):
+    """Flags that do not make a run."""
 
 
-def _model_changes(items: list[str]) -> dict:
+def _given(args: argparse.Namespace) -> list[str]:
+    """The flags the user gave (every flag defaults to None or False)."""
+    skip = {"func", "command", "resume"}
+    return [k for k, v in vars(args).items() if k not in skip and v not in (None, False)]
+
+
+def _flag(dest: str) -> str:
+    return "--" + {"model_set": "set"}.get(dest, dest).replace("_", "-")
+
+
+def model_changes(items: list[str]) -> dict[str, Any]:
     """Parse --set FIELD=VALUE into TransformerConfig changes, typed like the field."""
     from aiayn.model.config import TransformerConfig
 
-    fields = {f.name: f for f in dataclasses.fields(TransformerConfig)}
+    fields = {f.name for f in dataclasses.fields(TransformerConfig)} - {"vocab_size"}
     defaults = TransformerConfig()
-    changes: dict = {}
+    hints = typing.get_type_hints(TransformerConfig)
+    changes: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or name not in fields or name == "vocab_size":
-            known = ", ".join(n for n in fields if n != "vocab_size")
-            raise SystemExit(f"aiayn train: --set {item!r}: expected FIELD=VALUE with FIELD one of {known}")
+        if not sep or name not in fields:
+            raise UsageError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(fields))}")
         current = getattr(defaults, name)
+        choices = typing.get_args(hints[name]) if typing.get_origin(hints[name]) is typing.Literal else ()
+        if choices:
+            if value not in choices:
+                raise UsageError(f"--set {item!r}: {name} is one of {', '.join(map(str, choices))}, not {value!r}")
+            changes[name] = value
+            continue
+        if isinstance(current, bool):
+            words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+            if value.lower() not in words:
+                raise UsageError(f"--set {item!r}: {name} is true or false, not {value!r}")
+            changes[name] = words[value.lower()]
+            continue
         try:
-            if isinstance(current, bool):
-                changes[name] = value.lower() in ("1", "true", "yes")
-            elif isinstance(current, int) or current is None:
-                changes[name] = int(value)
-            elif isinstance(current, float):
-                changes[name] = float(value)
-            else:
-                changes[name] = value
+            changes[name] = int(value) if isinstance(current, int) or current is None else (
+                float(value) if isinstance(current, float) else value)  # fmt: skip
         except ValueError:
-            raise SystemExit(f"aiayn train: --set {item!r}: {value!r} is not a valid {name}") from None
+            raise UsageError(f"--set {item!r}: {value!r} is not a valid {name}") from None
     return changes
 
 
-def run(args: argparse.Namespace) -> int:
-    from aiayn.tasks.translation import RunSpec, train_run
-    from aiayn.training.trainer import world
+def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
+    """The RunSpec the flags ask for: the task's recipe, changed by the flags given."""
+    from aiayn.model.config import preset
+    from aiayn.tasks.base import task_class
 
-    if args.resume is not None:
-        run_dir = args.resume
-        if not (run_dir / "run.json").exists():
-            print(f"aiayn train: {run_dir} holds no run to resume (no run.json)", file=sys.stderr)
-            return 2
-        spec = RunSpec.from_json((run_dir / "run.json").read_text(encoding="utf-8"))
-        if args.steps is not None:
-            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, steps=args.steps))
-    else:
-        spec = _spec_from_args(args)
-        run_dir = args.run_dir or Path("runs") / f"{spec.task}-{spec.direction}"
-    import os
+    name = args.task or "numbers"
+    recipe = task_class(name).recipes[name]
+    for flag, (_, _, tasks, _) in TASK_FLAGS.items():
+        if getattr(args, flag[2:].replace("-", "_")) is not None and name not in tasks:
+            raise UsageError(f"{flag} applies to --task {' / '.join(tasks)}, not --task {name}")
+    data = dict(recipe.data)
+    data.update({opt: getattr(args, f[2:].replace("-", "_")) for f, (opt, _, _, _) in TASK_FLAGS.items()
+                 if getattr(args, f[2:].replace("-", "_")) is not None})  # fmt: skip
+    train: dict[str, Any] = {field: getattr(args, f[2:].replace("-", "_")) for f, (field, _, _) in TRAIN_FLAGS.items()}
+    if args.max_tokens is not None:
+        train["max_src_tokens"] = train["max_tgt_tokens"] = args.max_tokens
+    if args.no_bf16:
+        train["bf16"] = False
+    settings = dataclasses.replace(recipe.train, **{k: v for k, v in train.items() if v is not None})
+    changes = model_changes(args.model_set or [])
+    spec = dataclasses.replace(recipe, preset=args.preset or recipe.preset, model=changes, train=settings, data=data)
+    if args.average_last is not None:
+        if args.average_last < 0:
+            raise UsageError(f"--average-last must be 0 (no averaging) or a number of checkpoints, got {args.average_last}")
+        spec = dataclasses.replace(spec, average_last=args.average_last)
+    preset(spec.preset).replace(**changes)  # refuse a bad model now, not after preparing the data
+    return spec
 
-    if not args.no_spec_gate and int(os.environ.get("RANK", "0")) == 0:
+
+def _resume_spec(args: argparse.Namespace):  # noqa: ANN202
+    from aiayn.tasks.runner import read_spec
+
+    extra = [_flag(k) for k in _given(args) if k not in RESUME_FLAGS]
+    if extra:
+        raise UsageError(f"--resume continues a run with its own settings; {', '.join(extra)} would change it "
+                         f"(only --steps may extend it): drop {'it' if len(extra) == 1 else 'them'}, "
+                         f"or start a new --run-dir")  # fmt: skip
+    spec = read_spec(args.resume)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise UsageError(f"--steps must be at least 1, got {args.steps}")
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, steps=args.steps))
+    return spec
+
+
+def _gate_on_every_rank(skip: bool) -> str | None:
+    """Run the spec gate on rank 0; every process learns the verdict (None = green)."""
+    from aiayn.training.distributed import broadcast_object, init_distributed
+
+    rank, _, _ = init_distributed()
+    verdict = None
+    if rank == 0 and not skip:
         from aiayn.checks.checklist import SpecFileError, SpecGateError, gate
 
         try:
             gate()
-        except (SpecGateError, SpecFileError) as err:
-            print(f"aiayn train: {err}", file=sys.stderr)
-            return 3
+        except (SpecGateError, SpecFileError, RuntimeError) as err:
+            verdict = str(err)
+    return broadcast_object(verdict)  # type: ignore[return-value]
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiayn.training.distributed import world
+
+    try:
+        spec = _resume_spec(args) if args.resume is not None else spec_from_args(args)
+    except (UsageError, *USER_ERRORS) as err:
+        return fail("train", err)
+    run_dir = args.resume if args.resume is not None else (args.run_dir or Path("runs") / _default_name(spec))
+    verdict = _gate_on_every_rank(args.no_spec_gate)
+    if verdict is not None:
+        print(f"aiayn train: {verdict}", file=sys.stderr)
+        return 3
+    from aiayn.tasks.runner import train_run
+
     try:
         result = train_run(spec, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
                            progress_bar=not args.no_progress and sys.stderr.isatty())  # fmt: skip
     except USER_ERRORS as err:
-        print(f"aiayn train: {err}", file=sys.stderr)
-        return 2
+        return fail("train", err)
     if world()[0] == 0 and result:
-        keys = ("bleu", "chrf", "exact_match", "train_seconds", "steps")
+        keys = ("bleu", "chrf", "exact_match", "bits_per_char", "perplexity", "cloze_accuracy", "accuracy", "macro_f1",
+                "majority_accuracy", "train_seconds", "steps")
         print(json.dumps({k: result[k] for k in keys if k in result}))
-        print(f"run folder: {run_dir}  (translate with: aiayn translate --model {run_dir})")
+        print(f"run folder: {run_dir}")
     return 0
+
+
+def _default_name(spec) -> str:  # noqa: ANN001
+    direction = spec.data.get("direction")
+    return f"{spec.task}-{direction}" if direction else spec.task
+
+

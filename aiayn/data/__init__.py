@@ -1,41 +1,18 @@
-"""Data for training and evaluation: the built-in number task and WMT 2014 English-German.
+"""Data: tokenizers and data sets, each yielding plain records for the tasks.
 
-    numbers   lists of numbers in English and German words (num2words), fully offline,
-              with a fixed rule keeping validation and test numbers out of training
-    parallel  WMT 2014 from the Hugging Face hub, or local JSON Lines / aligned text files
-
-Both give `Pair(src, tgt)` tuples; `aiayn.data.tokenizer` and `aiayn.training.batching` take it from there.
+    pairs           the `Pair(src, tgt)` record of translation data
+    numbers         the built-in number task: lists of numbers in English and German words
+                    (num2words), offline, with a fixed rule keeping test numbers out of training
+    parallel        WMT 2014 from the Hugging Face hub, or local JSON Lines / aligned text files
+    hub             one way to read a Hugging Face data set split, with one-line errors offline
+    tokenizer       byte-level BPE (the shared vocabulary of §5.1)
+    characters      a character tokenizer, for comparison with character-level models
+    shakespeare     the Shakespeare corpus, split by whole works
+    plays           a play read as speeches (speaker, lines)
+    cloze           LAMBADA-style last-word items from held-out works
+    lambada         the LAMBADA test set (EleutherAI/lambada_openai)
+    classification  the `LabelledText` record, local JSON Lines and SST-2
+    genre           Shakespeare passages labelled by the First Folio's grouping
+    instructions    prompt/response pairs: built from the corpus, Alpaca, Dolly
+    chat            the chat template, its special tokens, and masked SFT targets
 """
-
-from aiayn.data.numbers import (
-    MAX_NUMBER,
-    TEST_EXAMPLES,
-    TOKENIZER_PAIRS,
-    TRAIN_EXAMPLES,
-    VALIDATION_EXAMPLES,
-    VOCAB_SIZE,
-    Pair,
-    number_pairs,
-    number_words,
-    split_of,
-)
-from aiayn.data.parallel import DataError, Pairs, load_data_dir, load_wmt14, read_aligned_text, read_jsonl
-
-__all__ = [
-    "MAX_NUMBER",
-    "TEST_EXAMPLES",
-    "TOKENIZER_PAIRS",
-    "TRAIN_EXAMPLES",
-    "VALIDATION_EXAMPLES",
-    "VOCAB_SIZE",
-    "DataError",
-    "Pair",
-    "Pairs",
-    "load_data_dir",
-    "load_wmt14",
-    "number_pairs",
-    "number_words",
-    "read_aligned_text",
-    "read_jsonl",
-    "split_of",
-]

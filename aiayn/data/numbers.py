@@ -45,12 +45,13 @@ examples with sides swapped.
 """
 
 import random
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import no_type_check
 
 import numpy as np
 from num2words import num2words
+
+from aiayn.data.pairs import Pair
 
 SPLITS = ("train", "validation", "test")
 DIRECTIONS = ("en-de", "de-en")
@@ -68,14 +69,6 @@ VOCAB_SIZE = 1000
 TOKENIZER_PAIRS = 20_000
 SEPARATOR = ", "
 ALWAYS_TRAIN = 100  # numbers below this are training numbers whatever their bucket
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One sentence pair: source text and its reference translation."""
-
-    src: str
-    tgt: str
 
 
 def _bucket(n: int) -> int:

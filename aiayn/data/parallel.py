@@ -25,7 +25,8 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 
-from aiayn.data.numbers import DIRECTIONS, Pair
+from aiayn.data.numbers import DIRECTIONS
+from aiayn.data.pairs import Pair
 
 WMT14_SPLITS = ("train", "validation", "test")
 WMT14_SIZES = {"train": 4_508_785, "validation": 3_000, "test": 3_003}

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from aiayn.data.numbers import Pair
+from aiayn.data.pairs import Pair
 
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")  # ids 0, 1, 2, 3
 PAD, UNK, BOS, EOS = SPECIALS

@@ -49,6 +49,8 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
+from aiayn.model.inputs import pad_rows
+
 BEAM_SIZE = 4  # §6.1
 ALPHA = 0.6  # §6.1
 MAX_EXTRA = 50  # §6.1: maximum output length = input length + 50
@@ -304,10 +306,8 @@ def sequence_log_probs(
     with inference(model):
         limit = _limits(model, src, bos_id, eos_id, max_extra).tolist()
         gold = [[*out] if len(out) >= lim else [*out, eos_id] for out, lim in zip(outputs, limit, strict=True)]
-        width = max(len(g) for g in gold)
-        target = torch.full((len(gold), width), pad_id, dtype=torch.long, device=src.device)
-        for i, g in enumerate(gold):
-            target[i, : len(g)] = torch.tensor(g, dtype=torch.long)
+        target = pad_rows(gold, pad_id).to(src.device)
+        width = target.shape[1]
         tgt_in = torch.cat([torch.full_like(target[:, :1], bos_id), target[:, :-1]], dim=1)
         memory, src_attend = model.encode(src)
         log_p = torch.log_softmax(model.decode(tgt_in, memory, src_attend).float(), dim=-1)

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+POOLINGS = ("mean", "cls", "max")  # the encoder classifier's heads (aiayn.model.encoder_classifier)
+
 
 class ConfigError(ValueError):
     """A hyperparameter that cannot describe a Transformer."""
@@ -35,6 +37,9 @@ class TransformerConfig:
         (a named departure: x + Sublayer(LayerNorm(x)), with a final LayerNorm).
     pad_id: the padding token; padded keys are never attended to (§3.2.3).
     share_embeddings: tie source, target and pre-softmax weights (§3.4).
+    pooling: how the encoder classifier (not in the paper) turns its outputs into one
+        vector: "mean" over real tokens, "cls" (a learned first token, BERT style) or
+        "max" over real tokens; the other models ignore it.
     """
 
     vocab_size: int = 37000
@@ -49,6 +54,7 @@ class TransformerConfig:
     norm: Literal["post", "pre"] = "post"
     pad_id: int = 0
     share_embeddings: bool = True
+    pooling: Literal["mean", "cls", "max"] = "mean"
     d_k_override: int | None = None
     d_v_override: int | None = None
 
@@ -74,6 +80,9 @@ class TransformerConfig:
             raise ConfigError(f"TransformerConfig.positions must be 'sinusoidal' or 'learned', got {self.positions!r}")
         if self.norm not in ("post", "pre"):
             raise ConfigError(f"TransformerConfig.norm must be 'post' or 'pre', got {self.norm!r}")
+        if self.pooling not in POOLINGS:
+            choices = ", ".join(map(repr, POOLINGS))
+            raise ConfigError(f"TransformerConfig.pooling must be one of {choices}, got {self.pooling!r}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ConfigError(
                 f"TransformerConfig.pad_id={self.pad_id} is outside the vocabulary [0, {self.vocab_size})"

@@ -7,7 +7,8 @@ softmax (logits = x E^T). The model returns those logits: the softmax belongs to
 the loss and to decoding, where log-probabilities are computed stably.
 
 `EmbeddingStem` is what every model does to token ids before its first layer:
-Embedding(ids) * sqrt(d_model) + PE (§3.5), then dropout on the sum (§5.4).
+Embedding(ids) * sqrt(d_model) + PE (§3.5), then dropout on the sum (§5.4). Positions
+are the column index plus a scalar offset (the cached length), or given per token.
 """
 
 import math
@@ -51,6 +52,11 @@ class EmbeddingStem(nn.Module):
         self.dropout = nn.Dropout(cfg.p_drop)  # §5.4: on the sums of embeddings and positions
 
     def forward(
-        self, embed: Embedding, tokens: Int[Tensor, "batch n"], offset: int = 0
+        self,
+        embed: Embedding,
+        tokens: Int[Tensor, "batch n"],
+        offset: int = 0,
+        positions: Int[Tensor, "batch n"] | None = None,
     ) -> Float[Tensor, "batch n {self.d_model}"]:
-        return self.dropout(self.positions(embed(tokens), offset))
+        """Positions are offset + column, or per token (`positions`, e.g. for left-padded rows)."""
+        return self.dropout(self.positions(embed(tokens), offset, positions))

@@ -6,7 +6,10 @@ sequences longer than learned positions allow) and stay on always, since a bad i
 otherwise fails deep inside torch's embedding kernel.
 """
 
+from collections.abc import Sequence
+
 import torch
+from jaxtyping import Int
 from torch import Tensor
 
 
@@ -34,3 +37,18 @@ def check_tokens(name: str, tokens: Tensor, vocab_size: int) -> None:
             raise InputError(
                 f"{name}: token id {bad} at position {tuple(where)} is outside the vocabulary [0, {vocab_size})"
             )
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool = False) -> Int[Tensor, "batch n"]:
+    """Token id lists -> one (batch, longest) int64 tensor, padded with pad_id on the right
+    (or on the left, for prompts that must end at the same position)."""
+    if not rows:
+        raise InputError("pad_rows: no rows to pad")
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    width = int(lengths.max())
+    flat = torch.tensor([t for r in rows for t in r], dtype=torch.long)
+    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    cols = torch.arange(width)[None, :]
+    keep = cols >= (width - lengths)[:, None] if left else cols < lengths[:, None]
+    out[keep] = flat  # row-major order of `keep` is the order of `flat`
+    return out

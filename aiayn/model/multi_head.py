@@ -13,8 +13,15 @@ Table 3 include them).
 `KVCache` keeps the keys and values of positions already decoded, so incremental
 decoding projects only the newest position (the paper decodes this way but does
 not spell it out; spec/sec3_2_3_incremental_decoding.py shows it changes no logits).
+
+Attention maps: the fused kernel never forms the weights. While a module is watched
+(`watching_weights`, used by `aiayn.inspect.attention_maps.capture_attention`), its
+forward uses Eq. 1 written out and hands the weights it used to the watchers; outside
+a capture nothing is watched and nothing is stored on the module.
 """
 
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -85,8 +92,6 @@ class MultiHeadAttention(nn.Module):
         self.w_k = nn.Linear(d_model, h * d_k)  # W_1^K ... W_h^K
         self.w_v = nn.Linear(d_model, h * d_v)  # W_1^V ... W_h^V
         self.w_o = nn.Linear(h * d_v, d_model)  # W^O
-        self.record_weights = False  # keep the attention maps of the last call
-        self.last_weights: Tensor | None = None
 
     def forward(
         self,
@@ -113,11 +118,38 @@ class MultiHeadAttention(nn.Module):
                     k = torch.cat([cache.k, k], dim=-2)
                     v = torch.cat([cache.v, v], dim=-2)
                 cache.k, cache.v = k, v
-        if self.record_weights:
-            weights = attention_weights(q, k, attend)
-            self.last_weights = weights.detach()
+        watchers = _WATCHERS.get(self, ()) if _WATCHERS else ()
+        if watchers:  # the written-out path, whose weights can be handed over
+            weights = attention_weights(q, k, attend)  # softmax(Q K^T / sqrt(d_k)): batch h n_q n_all
+            for watcher in watchers:
+                watcher(weights.detach())
             heads = weights @ v
         else:
             heads = fused_attention(q, k, v, attend)
         concat = heads.transpose(1, 2).reshape(batch, n_q, self.h * self.d_v)  # Concat(head_1..head_h)
         return self.w_o(concat)  # ... W^O
+
+
+WeightWatcher = Callable[[Float[Tensor, "batch h n_q n_all"]], None]
+# The modules being watched, each with its watchers (nested captures each get every call).
+_WATCHERS: dict[MultiHeadAttention, tuple[WeightWatcher, ...]] = {}
+
+
+@contextlib.contextmanager
+def watching_weights(watchers: Sequence[tuple[MultiHeadAttention, WeightWatcher]]) -> Iterator[None]:
+    """While inside, each listed module computes Eq. 1 written out and calls its watcher
+    with the weights it used; on leaving, the modules are as they were."""
+    added = list(watchers)
+    for mha, watcher in added:
+        _WATCHERS[mha] = (*_WATCHERS.get(mha, ()), watcher)
+    try:
+        yield
+    finally:
+        for mha, watcher in added:
+            now = _WATCHERS.get(mha, ())
+            mine = next((i for i, w in enumerate(now) if w is watcher), None)
+            rest = now if mine is None else now[:mine] + now[mine + 1 :]
+            if rest:
+                _WATCHERS[mha] = rest
+            else:
+                _WATCHERS.pop(mha, None)

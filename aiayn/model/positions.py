@@ -11,6 +11,11 @@ Sines on even dimensions and cosines on odd ones, interleaved; the wavelengths
 each pair is (sin, cos) of one angle, PE(pos + k) is PE(pos) rotated pair by pair
 by angles that depend only on k: a fixed linear map M_k (spec/sec3_5_positional_encoding.py).
 
+Left-padded batches (prompts of different lengths sharing one batch) need positions
+per row: a row's positions start at its first real token, not at column 0. Both
+modules take either a scalar `offset` (position of column 0, the same for every row)
+or a `positions` tensor (batch, n) giving each token's position.
+
 Popular code also lays the sines and cosines out as two halves [sin | cos]; that is
 a different encoding (`sinusoidal_encoding_halves`, kept only so the spec can show
 it failing the paper's layout).
@@ -19,7 +24,7 @@ it failing the paper's layout).
 import math
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 
@@ -40,6 +45,16 @@ def sinusoidal_encoding(n_pos: int, d_model: int, dtype: torch.dtype = torch.flo
     return pe.to(dtype)
 
 
+def _check_positions(positions: Tensor, x: Tensor, who: str) -> int:
+    """The largest position asked for; `positions` must be (batch, n) of x, non-negative."""
+    if positions.shape != x.shape[:2]:
+        expected = tuple(x.shape[:2])
+        raise ValueError(f"{who}: positions has shape {tuple(positions.shape)}, expected (batch, n) = {expected}")
+    if positions.numel() and int(positions.min()) < 0:
+        raise ValueError(f"{who}: positions must be >= 0, got {int(positions.min())}")
+    return int(positions.max()) if positions.numel() else -1
+
+
 def sinusoidal_encoding_halves(n_pos: int, d_model: int) -> Float[Tensor, "n_pos d_model"]:
     """The [sin | cos] halves layout of some popular code: NOT the paper's (§3.5)."""
     angles = _angles(n_pos, d_model, torch.float64)
@@ -55,12 +70,21 @@ class SinusoidalPositions(nn.Module):
         self.register_buffer("pe", sinusoidal_encoding(initial_len, d_model), persistent=False)
 
     def forward(
-        self, x: Float[Tensor, "batch n {self.d_model}"], offset: int = 0
+        self,
+        x: Float[Tensor, "batch n {self.d_model}"],
+        offset: int = 0,
+        positions: Int[Tensor, "batch n"] | None = None,
     ) -> Float[Tensor, "batch n {self.d_model}"]:
-        end = offset + x.shape[1]
+        """x + PE(offset + column), or x + PE(positions[b, t]) when per-token positions are given."""
+        if positions is None:
+            end = offset + x.shape[1]
+        else:
+            end = _check_positions(positions, x, "SinusoidalPositions") + 1
         if end > self.pe.shape[0]:  # grow the table: the formula is defined for every position
             self.pe = sinusoidal_encoding(max(end, 2 * self.pe.shape[0]), self.d_model).to(self.pe.device)
-        return x + self.pe[offset:end].to(x.dtype)
+        if positions is None:
+            return x + self.pe[offset:end].to(x.dtype)
+        return x + self.pe[positions].to(x.dtype)
 
 
 class LearnedPositions(nn.Module):
@@ -72,15 +96,19 @@ class LearnedPositions(nn.Module):
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * d_model**-0.5)
 
     def forward(
-        self, x: Float[Tensor, "batch n {self.d_model}"], offset: int = 0
+        self,
+        x: Float[Tensor, "batch n {self.d_model}"],
+        offset: int = 0,
+        positions: Int[Tensor, "batch n"] | None = None,
     ) -> Float[Tensor, "batch n {self.d_model}"]:
-        end = offset + x.shape[1]
+        """x + W[offset + column], or x + W[positions[b, t]] when per-token positions are given."""
+        end = offset + x.shape[1] if positions is None else _check_positions(positions, x, "LearnedPositions") + 1
         if end > self.max_len:
             raise ValueError(
                 f"LearnedPositions: position {end - 1} is beyond max_len={self.max_len} "
                 f"(learned positions, Table 3 row E, cover only the lengths they were trained for)"
             )
-        return x + self.weight[offset:end]
+        return x + (self.weight[offset:end] if positions is None else self.weight[positions])
 
 
 def make_positions(d_model: int, kind: str, max_len: int) -> SinusoidalPositions | LearnedPositions:

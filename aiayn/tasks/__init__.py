@@ -1,4 +1,7 @@
 """Tasks: what to learn, from what data, and how to judge it; one module per task.
 
-    translation  the built-in number task, WMT 2014 English-German, local files
+    base            the `Task` protocol, `RunSpec`, and the table of task names
+    runner          a run of a task in one folder: train, finalise, load back
+    translation     the built-in number task, WMT 2014 English-German, local files
+    classification  Shakespeare genre (built in), SST-2, local JSON Lines
 """

@@ -17,30 +17,24 @@ Choices made here (pinned by spec/sec6_1_decoding.py):
 - Differing keys, shapes or dtypes raise a ValueError that names the key.
 
 `average_checkpoints` applies this to checkpoint folders of a run (see
-`aiayn.training.checkpoint`) and writes the averaged weights as one safetensors file.
+`aiayn.training.checkpoint`) and writes the averaged weights as one safetensors file;
+`average_last_checkpoints` picks the newest k that verify, skipping damaged ones.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import Tensor
+
+from aiayn.training.atomic import atomic_write
+from aiayn.training.checkpoint import CheckpointError, config_difference, last_good_checkpoints, verify_checkpoint
+from aiayn.training.weights import read_weights, tied_groups
 
 BASE_CHECKPOINTS = 5  # §6.1: base models average the last 5 checkpoints
 BIG_CHECKPOINTS = 20  # §6.1: big models average the last 20
-
-
-def _storage_key(t: Tensor) -> tuple[object, ...]:
-    """Two entries of a state dict are the same tensor when this key is equal."""
-    return (t.device, t.dtype, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
-
-
-def tied_groups(state: Mapping[str, Tensor]) -> tuple[tuple[str, ...], ...]:
-    """Keys that name one and the same tensor, in state-dict order, each group listed once."""
-    groups: dict[tuple[object, ...], list[str]] = {}
-    for key, t in state.items():
-        groups.setdefault(_storage_key(t), []).append(key)
-    return tuple(tuple(keys) for keys in groups.values())
 
 
 def average_state_dicts(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
@@ -98,21 +92,16 @@ def average_state_dicts(states: Sequence[Mapping[str, Tensor]]) -> dict[str, Ten
 def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> None:
     """Average the weights of checkpoint folders into the safetensors file `out` (§6.1).
 
-    Every checkpoint is verified (hashes in meta.json) and must come from the same
-    model config. The file is written under a temporary name and renamed, so `out`
-    is never left half-written. Raises `CheckpointError` for anything unusable.
+    Every checkpoint named is verified (hashes in meta.json) and must come from the same
+    model config; `out` is written atomically. Raises `CheckpointError` for anything
+    unusable (`average_last_checkpoints` skips damaged checkpoints instead).
     """
-    from safetensors.torch import save_file
-
-    from aiayn.training.checkpoint import CheckpointError, read_weights, verify_checkpoint
-
     if len(checkpoints) == 0:
         raise CheckpointError("average_checkpoints: no checkpoints to average")
     metas = [verify_checkpoint(Path(c)) for c in checkpoints]
     for c, meta in zip(checkpoints[1:], metas[1:], strict=True):
-        if meta.config != metas[0].config:
-            first = metas[0].config
-            diff = sorted(k for k in set(meta.config) | set(first) if meta.config.get(k) != first.get(k))
+        diff = config_difference(meta.config, metas[0].config)
+        if diff:
             raise CheckpointError(f"{c}: a different model config from {checkpoints[0]} (differs in {', '.join(diff)})")
     states = [read_weights(Path(c) / "model.safetensors") for c in checkpoints]
     try:
@@ -121,8 +110,26 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> None:
         raise CheckpointError(str(err)) from err
     # a safetensors file holds each tensor once: keep one name per tied group (the files do too)
     single = {group[0]: averaged[group[0]].contiguous() for group in tied_groups(averaged)}
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
     steps = ",".join(str(m.step) for m in metas)
-    save_file(single, str(tmp), metadata={"averaged_steps": steps})
-    tmp.replace(out)
+    atomic_write(Path(out), lambda tmp: save_file(single, str(tmp), metadata={"averaged_steps": steps}))
+
+
+def average_last_checkpoints(
+    run_dir: Path,
+    k: int,
+    out: Path,
+    config: dict[str, Any] | None = None,
+    tokenizer: str | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, ...]:
+    """Average the newest `k` checkpoints of a run that verify into `out`; return the ones used.
+
+    A checkpoint that fails verification (damaged files, no meta.json, another config
+    or tokenizer when those are given) is skipped and logged, and the next older one
+    taken in its place. Fewer than `k` good checkpoints are averaged as they are.
+    """
+    chosen = last_good_checkpoints(run_dir, k, config, tokenizer, log)
+    if not chosen:
+        raise CheckpointError(f"{run_dir}: no checkpoint that verifies, nothing to average")
+    average_checkpoints(chosen, out)
+    return chosen

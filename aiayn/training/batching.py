@@ -19,19 +19,25 @@ and 25,000 target tokens. Here:
   batch per epoch.
 - `collate` pads a batch into tensors; `shard` deals batches to data-parallel ranks;
   `group_for_accumulation` groups consecutive batches into one optimiser step.
+
+What the trainer sees of any task is a `BatchSource`: each epoch's batches as tuples of
+item ids (the same on every process, fixed by the seed and the epoch number, so runs
+resume exactly and data parallelism changes nothing), and a `collate` that turns one
+such tuple into a `TrainingBatch`. `PairBatches` is the source for sentence pairs.
 """
 
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from aiayn.data.numbers import Pair
+from aiayn.data.pairs import Pair
 from aiayn.data.tokenizer import BpeTokenizer
+from aiayn.model.inputs import pad_rows
 
 T = TypeVar("T")
 
@@ -66,6 +72,33 @@ class Batch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
         return Batch(move(self.src), move(self.tgt_in), move(self.tgt_out), self.pad_id)
+
+
+@dataclass(frozen=True)
+class TrainingBatch:
+    """One batch as the trainer needs it, whatever the task.
+
+    The model is called as `model(*inputs)`; the task's loss compares its output with
+    `targets` and returns the sum over the `n_targets` targets it counts; an optimiser
+    step divides the summed loss by the step's total `n_targets`."""
+
+    inputs: tuple[Tensor, ...]
+    targets: Tensor
+    n_targets: int
+    n_tokens: int  # tokens read, for throughput
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "TrainingBatch":
+        moved = tuple(t.to(device, non_blocking=non_blocking) for t in self.inputs)
+        return TrainingBatch(moved, self.targets.to(device, non_blocking=non_blocking), self.n_targets, self.n_tokens)
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A task's training data as the trainer reads it (see the module docstring)."""
+
+    def epoch(self, epoch: int) -> Sequence[Sequence[int]]: ...
+
+    def collate(self, items: Sequence[int]) -> TrainingBatch: ...
 
 
 def encode_pairs(
@@ -139,16 +172,35 @@ def collate(examples: Sequence[Example], pad_id: int, bos_id: int, eos_id: int) 
     """Right-pad examples into a Batch: src, tgt_in = [<s>] + tgt, tgt_out = tgt + [</s>]."""
     if not examples:
         raise ValueError("collate: cannot make a batch of no examples")
-    n_src = max(len(e.src) for e in examples)
-    n_tgt = max(len(e.tgt) for e in examples) + 1
-    src = torch.full((len(examples), n_src), pad_id, dtype=torch.long)
-    tgt_in = torch.full((len(examples), n_tgt), pad_id, dtype=torch.long)
-    tgt_out = torch.full((len(examples), n_tgt), pad_id, dtype=torch.long)
-    for row, e in enumerate(examples):
-        src[row, : len(e.src)] = torch.tensor(e.src, dtype=torch.long)
-        tgt_in[row, : len(e.tgt) + 1] = torch.tensor((bos_id, *e.tgt), dtype=torch.long)
-        tgt_out[row, : len(e.tgt) + 1] = torch.tensor((*e.tgt, eos_id), dtype=torch.long)
+    src = pad_rows([e.src for e in examples], pad_id)
+    tgt_in = pad_rows([(bos_id, *e.tgt) for e in examples], pad_id)
+    tgt_out = pad_rows([(*e.tgt, eos_id) for e in examples], pad_id)
     return Batch(src, tgt_in, tgt_out, pad_id)
+
+
+class PairBatches:
+    """`BatchSource` for tokenized sentence pairs: `token_batches` under the two budgets."""
+
+    def __init__(
+        self, examples: Sequence[Example], max_src_tokens: int, max_tgt_tokens: int, seed: int,
+        pad_id: int, bos_id: int, eos_id: int,
+    ) -> None:  # fmt: skip
+        if not examples:
+            raise ValueError("PairBatches: no training examples")
+        self.examples, self.max_src_tokens, self.max_tgt_tokens = tuple(examples), max_src_tokens, max_tgt_tokens
+        self.seed, self.pad_id, self.bos_id, self.eos_id = seed, pad_id, bos_id, eos_id
+        self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
+
+    def epoch(self, epoch: int) -> tuple[tuple[int, ...], ...]:
+        if self._cached is None or self._cached[0] != epoch:
+            batches = token_batches(self.examples, self.max_src_tokens, self.max_tgt_tokens, seed=self.seed, epoch=epoch)
+            self._cached = (epoch, batches)
+        return self._cached[1]
+
+    def collate(self, items: Sequence[int]) -> TrainingBatch:
+        batch = collate([self.examples[i] for i in items], self.pad_id, self.bos_id, self.eos_id)
+        n_tgt = batch.n_tgt_tokens
+        return TrainingBatch((batch.src, batch.tgt_in), batch.tgt_out, n_tgt, batch.n_src_tokens + n_tgt)
 
 
 def shard(batches: Sequence[T], rank: int, world_size: int) -> tuple[T, ...]:

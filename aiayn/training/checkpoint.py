@@ -2,39 +2,46 @@
 
 A checkpoint is a folder `checkpoints/step-00001234/` holding
 
-    model.safetensors   the weights (the tied embedding stored once, §3.4)
+    model.safetensors   the weights (the tied embedding stored once, §3.4; see
+                        `aiayn.training.weights`)
     state.pt            optimiser, schedule, step, data position, random generators;
                         plain tensors and Python values, so torch.load(weights_only=True) reads it
     meta.json           step, the model config, the tokenizer's fingerprint, and the
-                        sha256 of the two files above; written last
+                        sha256 of the two files above
 
-The folder is first written as `step-....tmp` and renamed when complete, so a
-crash never leaves a half-written checkpoint under a real name, and a good
-checkpoint is never overwritten. Loading checks meta.json, the hashes, the config
-and the tokenizer before anything in the model or optimiser changes.
+The folder is written as `step-....tmp`, every file in it fsynced, then renamed
+(`aiayn.training.atomic`), so a crash never leaves a half-written checkpoint under a
+real name, and a good checkpoint is never overwritten. Loading checks meta.json, the
+hashes, the config and the tokenizer before anything in the model or optimiser
+changes; `last_good_checkpoints` walks a run's checkpoints newest first and skips,
+naming the reason, any that fail those checks (a disk error, a copy cut short).
+
+Config identity: `p_drop` and `eps_ls` are training settings (regularisation, §5.4),
+not part of what the weights mean, so checkpoints that differ only in them match.
 """
 
 import hashlib
 import json
-import os
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_model
+from safetensors.torch import save_model
 from torch import nn
 
-from aiayn.training.averaging import tied_groups
+# atomic_write_text, load_weights and save_weights are also imported from here by the run's writers
+from aiayn.training.atomic import atomic_write, atomic_write_text  # noqa: F401
+from aiayn.training.weights import (  # noqa: F401
+    CheckpointError, apply_weights, load_weights, read_weights, save_weights, unwrap,
+)  # fmt: skip
 
 CHECKPOINT_DIR = "checkpoints"
 _PREFIX = "step-"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, truncated, corrupted or from another run."""
+FILES = ("model.safetensors", "state.pt")  # hashed in meta.json
+IGNORED_CONFIG_FIELDS = frozenset({"p_drop", "eps_ls"})  # training settings, not model identity
 
 
 def _sha256(path: Path) -> str:
@@ -45,76 +52,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file through a temporary name and a rename: readers see old or new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Weights to safetensors, atomically. Tied tensors (the shared embedding) are stored once."""
-    tmp = path.with_name(path.name + ".tmp")
-    save_model(_unwrap(model), str(tmp), metadata=metadata)
-    tmp.replace(path)
-
-
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load safetensors weights into `model`, re-tying shared tensors; strict about names and shapes."""
-    state = read_weights(path)
-    _apply_state(_unwrap(model), state, path)
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file; CheckpointError naming the file if it is missing or damaged."""
-    if not path.exists():
-        raise CheckpointError(f"{path}: weights file not found")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: unreadable weights file (truncated or corrupted?): {err}") from err
-
-
-def _apply_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    expected = model.state_dict()
-    # a tied tensor appears under several names in state_dict() (one storage); the file holds one
-    full: dict[str, torch.Tensor] = {}
-    for names in tied_groups(expected):
-        present = [n for n in names if n in state]
-        if not present:
-            raise CheckpointError(f"{path}: missing tensor {names[0]!r} (a checkpoint of another model?)")
-        for n in names:
-            full[n] = state[present[0]]
-    unexpected = sorted(set(state) - set(expected))
-    if unexpected:
-        raise CheckpointError(f"{path}: unexpected tensors {unexpected[:5]} (a checkpoint of another model?)")
-    for name, tensor in full.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise CheckpointError(
-                f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
-            )
-    model.load_state_dict(full, strict=True)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel or compiled wrapper."""
-    while hasattr(model, "module") and isinstance(model.module, nn.Module):
-        model = model.module
-    return getattr(model, "_orig_mod", model)
+def config_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model-config fields in which `a` and `b` differ, ignoring IGNORED_CONFIG_FIELDS."""
+    return tuple(sorted(k for k in (set(a) | set(b)) - IGNORED_CONFIG_FIELDS if a.get(k) != b.get(k)))
 
 
 @dataclass(frozen=True)
@@ -130,19 +70,22 @@ class CheckpointMeta:
         )
 
 
-def checkpoint_dirs(run_dir: Path) -> tuple[Path, ...]:
-    """Complete checkpoints of a run (those with meta.json), oldest first."""
+def _step_dirs(run_dir: Path) -> tuple[Path, ...]:
+    """Every folder named like a checkpoint (`step-<digits>`, not `.tmp`), oldest first."""
     root = Path(run_dir) / CHECKPOINT_DIR
     if not root.is_dir():
         return ()
-    found = [
-        p for p in root.iterdir() if p.is_dir() and p.name.startswith(_PREFIX) and p.suffix != ".tmp"
-        and (p / "meta.json").exists()
-    ]  # fmt: skip
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(_PREFIX) and p.name[len(_PREFIX) :].isdigit()]
     return tuple(sorted(found, key=lambda p: int(p.name[len(_PREFIX) :])))
 
 
+def checkpoint_dirs(run_dir: Path) -> tuple[Path, ...]:
+    """Complete checkpoints of a run (those with meta.json), oldest first; not verified."""
+    return tuple(p for p in _step_dirs(run_dir) if (p / "meta.json").exists())
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint, unverified (see `latest_good_checkpoint`)."""
     dirs = checkpoint_dirs(run_dir)
     return dirs[-1] if dirs else None
 
@@ -156,24 +99,21 @@ def save_checkpoint(
     tokenizer_fingerprint: str,
     keep_last: int = 5,
 ) -> Path:
-    """Write checkpoint `step` atomically and keep only the newest `keep_last` ones."""
+    """Write checkpoint `step` atomically (all fsynced before the rename); keep the newest `keep_last`."""
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{_PREFIX}{step:08d}"
     if final.exists():
         raise CheckpointError(f"{final} exists already; a good checkpoint is never overwritten")
-    tmp = root / f"{final.name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_model(_unwrap(model), str(tmp / "model.safetensors"), metadata={"step": str(step)})
-    torch.save(state, tmp / "state.pt")
-    files = {name: _sha256(tmp / name) for name in ("model.safetensors", "state.pt")}
-    meta = CheckpointMeta(step, config, tokenizer_fingerprint, files)
-    atomic_write_text(tmp / "meta.json", meta.to_json())
-    _fsync_dir(tmp)
-    tmp.rename(final)
-    _fsync_dir(root)
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir()
+        save_model(unwrap(model), str(tmp / "model.safetensors"), metadata={"step": str(step)})
+        torch.save(state, tmp / "state.pt")
+        meta = CheckpointMeta(step, config, tokenizer_fingerprint, {name: _sha256(tmp / name) for name in FILES})
+        (tmp / "meta.json").write_text(meta.to_json(), encoding="utf-8")
+
+    atomic_write(final, write)
     for old in checkpoint_dirs(run_dir)[:-keep_last] if keep_last > 0 else ():
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -183,11 +123,15 @@ def read_meta(ckpt: Path) -> CheckpointMeta:
     path = Path(ckpt) / "meta.json"
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return CheckpointMeta(int(raw["step"]), dict(raw["config"]), str(raw["tokenizer"]), dict(raw["files"]))
+        meta = CheckpointMeta(int(raw["step"]), dict(raw["config"]), str(raw["tokenizer"]), dict(raw["files"]))
     except FileNotFoundError as err:
         raise CheckpointError(f"{ckpt}: not a complete checkpoint (no meta.json)") from err
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: corrupted checkpoint metadata: {err}") from err
+    missing = [name for name in FILES if name not in meta.files]
+    if missing:
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata: no hash for {', '.join(missing)}")
+    return meta
 
 
 def verify_checkpoint(ckpt: Path, config: dict[str, Any] | None = None, tokenizer: str | None = None) -> CheckpointMeta:
@@ -199,12 +143,47 @@ def verify_checkpoint(ckpt: Path, config: dict[str, Any] | None = None, tokenize
             raise CheckpointError(f"{path}: missing from checkpoint")
         if _sha256(path) != digest:
             raise CheckpointError(f"{path}: contents do not match the hash in meta.json (truncated or corrupted)")
-    if config is not None and meta.config != config:
-        diff = sorted(k for k in set(config) | set(meta.config) if config.get(k) != meta.config.get(k))
+    diff = config_difference(config, meta.config) if config is not None else ()
+    if diff:
         raise CheckpointError(f"{ckpt}: written for a different model config (differs in {', '.join(diff)})")
     if tokenizer is not None and meta.tokenizer != tokenizer:
         raise CheckpointError(f"{ckpt}: written with a different tokenizer (fingerprints differ)")
     return meta
+
+
+def last_good_checkpoints(
+    run_dir: Path,
+    k: int,
+    config: dict[str, Any] | None = None,
+    tokenizer: str | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, ...]:
+    """The newest `k` checkpoints that verify, oldest first; each one skipped is logged with why."""
+    if k < 1:
+        raise CheckpointError(f"asked for the last {k} checkpoints; the number must be at least 1")
+    good: list[Path] = []
+    for ckpt in reversed(_step_dirs(run_dir)):
+        try:
+            verify_checkpoint(ckpt, config, tokenizer)
+        except CheckpointError as err:
+            log(f"skipping checkpoint {ckpt.name}: {err}")
+            continue
+        good.append(ckpt)
+        if len(good) == k:
+            break
+    return tuple(reversed(good))
+
+
+def latest_good_checkpoint(
+    run_dir: Path, config: dict[str, Any] | None, tokenizer: str | None, log: Callable[[str], None] = print
+) -> Path | None:
+    """The newest checkpoint that verifies (hashes, meta.json, config, tokenizer), or None.
+
+    Newer ones that fail are skipped and logged with the reason, so a run damaged by a
+    crash or a disk error resumes from the newest checkpoint it can trust.
+    """
+    found = last_good_checkpoints(run_dir, 1, config, tokenizer, log)
+    return found[-1] if found else None
 
 
 def load_checkpoint(
@@ -217,5 +196,5 @@ def load_checkpoint(
         state = torch.load(Path(ckpt) / "state.pt", weights_only=True, map_location="cpu")
     except Exception as err:  # torch raises several types for a damaged pickle
         raise CheckpointError(f"{Path(ckpt) / 'state.pt'}: unreadable training state: {err}") from err
-    _apply_state(_unwrap(model), weights, Path(ckpt) / "model.safetensors")
+    apply_weights(unwrap(model), weights, Path(ckpt) / "model.safetensors")
     return state

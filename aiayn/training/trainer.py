@@ -1,13 +1,13 @@
 """§5 Training: batching (§5.1), hardware (§5.2), optimiser (§5.3), regularisation (§5.4).
 
-One loop serves the built-in number task on a CPU and WMT 2014 on many GPUs:
+One loop serves every task (translation, language modelling, classification, fine-
+tuning) on a CPU or on many GPUs. It knows no task: it takes a model, a `BatchSource`
+(`aiayn.training.batching`) and a loss, and calls `model(*batch.inputs)`.
 
-- batches of similar-length pairs under a token budget, source and target counted
-  separately (§5.1; see `aiayn.training.batching`);
-- an optimiser step consumes `world_size * accum_steps` such batches, so the tokens
-  per step do not depend on the number of devices; the loss is the label-smoothed
-  sum over the step's target tokens divided by their count, so one process with
-  accumulation and many processes under torchrun compute the same update;
+- an optimiser step consumes `world_size * accum_steps` batches, so the tokens per
+  step do not depend on the number of devices; the loss is the task's sum over the
+  step's counted targets divided by their number, so one process with accumulation
+  and many processes under torchrun compute the same update;
 - Adam with the §5.3 settings under the Eq. 3 schedule; residual and embedding
   dropout and label smoothing as configured (§5.4);
 - bf16 autocast on CUDA; distributed data parallel through torchrun;
@@ -29,23 +29,23 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
+from torch import Tensor, nn
 
-from aiayn.training.batching import Batch, Example, collate, token_batches
-from aiayn.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from aiayn.model.config import TransformerConfig
-from aiayn.training.loss import label_smoothed_loss
-from aiayn.model.transformer import Transformer
+from aiayn.training.batching import BatchSource, TrainingBatch
+from aiayn.training.checkpoint import atomic_write_text, latest_good_checkpoint, load_checkpoint, save_checkpoint
+from aiayn.training.distributed import world
 from aiayn.training.schedule import make_optimizer
+
+# loss(model output, targets) -> the sum over the counted targets
+LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 class TrainingError(RuntimeError):
@@ -54,7 +54,10 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How to train (not what the model is: that is `TransformerConfig`)."""
+    """How to train (not what the model is: that is `TransformerConfig`).
+
+    Dropout and label smoothing are settings of a training run, so one model can be
+    fine-tuned with other values: None keeps the model config's (Table 3) value."""
 
     steps: int = 1000
     warmup_steps: int = 4000
@@ -69,13 +72,24 @@ class TrainSettings:
     max_bad_steps: int = 5
     bf16: bool = True  # autocast on CUDA only
     clip_norm: float = 0.0  # 0 = no clipping (the paper does not clip)
+    p_drop: float | None = None  # dropout while training (§5.4); None = the model config's
+    eps_ls: float | None = None  # label smoothing (§5.4); None = the model config's
 
     def __post_init__(self) -> None:
         for name in ("steps", "warmup_steps", "max_src_tokens", "max_tgt_tokens", "accum_steps", "save_every"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr_scale <= 0:
+        if not self.lr_scale > 0:
             raise TrainingError(f"TrainSettings.lr_scale must be positive, got {self.lr_scale}")
+        for name in ("p_drop", "eps_ls"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise TrainingError(f"TrainSettings.{name} must be in [0, 1), got {value}")
+        for name in ("keep_last", "log_every", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)}")
+        if self.clip_norm < 0:
+            raise TrainingError(f"TrainSettings.clip_norm must be 0 (off) or positive, got {self.clip_norm}")
 
 
 @dataclass
@@ -87,26 +101,6 @@ class Progress:
     batch_index: int = 0  # position in this epoch's list of batches
     bad_steps: int = 0
     tokens_seen: int = 0
-
-
-def world() -> tuple[int, int]:
-    """(rank, world_size): (0, 1) unless running under torchrun."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed() -> tuple[int, int, torch.device]:
-    """Join the torchrun group if launched by torchrun; pick this process's device."""
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    rank, world_size = world()
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local)
-        return rank, world_size, torch.device("cuda", local)
-    return rank, world_size, torch.device("cpu")
 
 
 def _rng_state() -> dict[str, Any]:
@@ -123,54 +117,44 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 class Trainer:
-    """Trains a Transformer on tokenized examples; see the module docstring."""
+    """Trains a model on a task's batches; see the module docstring.
+
+    `config` and `tokenizer_fingerprint` identify what a checkpoint belongs to: resuming
+    refuses a checkpoint of another model or vocabulary."""
 
     def __init__(
         self,
-        cfg: TransformerConfig,
+        model: nn.Module,
         settings: TrainSettings,
-        train_examples: Sequence[Example],
+        source: BatchSource,
+        loss: LossFn,
         run_dir: Path,
+        config: dict[str, Any],
         tokenizer_fingerprint: str,
-        bos_id: int,
-        eos_id: int,
         device: torch.device | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
-        if not train_examples:
-            raise TrainingError("no training examples")
-        self.cfg, self.settings, self.examples = cfg, settings, tuple(train_examples)
-        self.run_dir, self.tokenizer_fingerprint = Path(run_dir), tokenizer_fingerprint
-        self.bos_id, self.eos_id, self.log = bos_id, eos_id, log
+        self.settings, self.source, self.loss = settings, source, loss
+        self.run_dir, self.config, self.tokenizer_fingerprint = Path(run_dir), config, tokenizer_fingerprint
+        self.log = log
         self.rank, self.world_size = world()
         self.device = device or torch.device("cpu")
-        torch.manual_seed(settings.seed)
-        self.model = Transformer(cfg).to(self.device)
-        self.optimizer, self.schedule = make_optimizer(
-            self.model, cfg.d_model, settings.warmup_steps, scale=settings.lr_scale
-        )
+        self.model = model.to(self.device)
+        if settings.p_drop is not None:
+            set_dropout(self.model, settings.p_drop)
+        d_model = int(config["d_model"])
+        self.optimizer, self.schedule = make_optimizer(self.model, d_model, settings.warmup_steps, scale=settings.lr_scale)
         self.ddp: nn.Module = self.model
         if self.world_size > 1:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.progress = Progress()
-        self._epoch_batches: tuple[tuple[int, ...], ...] = ()
-        self._epoch_of_batches = -1
         self.metrics_path = self.run_dir / "metrics.jsonl"
 
     # -- data ---------------------------------------------------------------
 
-    def _batches(self, epoch: int) -> tuple[tuple[int, ...], ...]:
-        if self._epoch_of_batches != epoch:
-            self._epoch_batches = token_batches(
-                self.examples, self.settings.max_src_tokens, self.settings.max_tgt_tokens,
-                shuffle=True, seed=self.settings.seed, epoch=epoch,
-            )  # fmt: skip
-            self._epoch_of_batches = epoch
-        return self._epoch_batches
-
-    def next_group(self) -> tuple[Batch, ...]:
+    def next_group(self) -> tuple[TrainingBatch, ...]:
         """The batches of the next optimiser step (all processes' share), advancing the position.
 
         Every process computes the same list of batches; a step takes the next
@@ -178,7 +162,7 @@ class Trainer:
         is skipped, and the next epoch starts).
         """
         per_step = self.world_size * self.settings.accum_steps
-        batches = self._batches(self.progress.epoch)
+        batches = self.source.epoch(self.progress.epoch)
         if self.progress.batch_index + per_step > len(batches):
             if len(batches) < per_step:
                 raise TrainingError(
@@ -187,12 +171,10 @@ class Trainer:
                 )
             self.progress.epoch += 1
             self.progress.batch_index = 0
-            batches = self._batches(self.progress.epoch)
+            batches = self.source.epoch(self.progress.epoch)
         chosen = batches[self.progress.batch_index : self.progress.batch_index + per_step]
         self.progress.batch_index += per_step
-        return tuple(
-            collate([self.examples[i] for i in idx], self.cfg.pad_id, self.bos_id, self.eos_id) for idx in chosen
-        )
+        return tuple(self.source.collate(items) for items in chosen)
 
     # -- one step -------------------------------------------------------------
 
@@ -204,7 +186,7 @@ class Trainer:
         """One optimiser step; returns the step's metrics."""
         self.ddp.train()
         group = self.next_group()
-        total_tgt = sum(b.n_tgt_tokens for b in group)  # the same number on every process
+        total_targets = sum(b.n_targets for b in group)  # the same number on every process
         mine = group[self.rank * self.settings.accum_steps : (self.rank + 1) * self.settings.accum_steps]
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=self.device)
@@ -212,19 +194,19 @@ class Trainer:
             # dropout masks depend only on (seed, step, batch), not on how batches are spread
             global_index = self.rank * self.settings.accum_steps + i
             torch.manual_seed(_batch_seed(self.settings.seed, self.progress.step, global_index))
-            src, tgt_in, tgt_out = (t.to(self.device, non_blocking=True) for t in (batch.src, batch.tgt_in, batch.tgt_out))
+            batch = batch.to(self.device, non_blocking=True)
             last = i == len(mine) - 1
             sync = self.ddp.no_sync() if (self.world_size > 1 and not last) else contextlib.nullcontext()
             with sync:
                 with self._autocast():
-                    logits = self.ddp(src, tgt_in)
-                loss = label_smoothed_loss(logits, tgt_out, self.cfg.eps_ls, self.cfg.pad_id, reduction="sum")
+                    output = self.ddp(*batch.inputs)
+                loss = self.loss(output, batch.targets)
                 # DDP averages gradients over processes; scaling by world_size makes it a sum
-                (loss * (self.world_size / total_tgt)).backward()
+                (loss * (self.world_size / total_targets)).backward()
             loss_sum += loss.detach()
         if self.world_size > 1:
             dist.all_reduce(loss_sum)
-        loss_per_token = float(loss_sum) / total_tgt
+        loss_per_token = float(loss_sum) / total_targets
         grad_norm = float(torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.settings.clip_norm if self.settings.clip_norm > 0 else float("inf")
         ))  # fmt: skip
@@ -244,7 +226,7 @@ class Trainer:
                 )
         self.schedule.step()
         self.progress.step += 1
-        n_tokens = sum(b.n_src_tokens + b.n_tgt_tokens for b in group)
+        n_tokens = sum(b.n_tokens for b in group)
         self.progress.tokens_seen += n_tokens
         return {"step": self.progress.step, "loss": loss_per_token, "lr": lr, "grad_norm": grad_norm,
                 "tokens": n_tokens, "finite": finite}  # fmt: skip
@@ -263,22 +245,45 @@ class Trainer:
         if self.rank != 0:
             return None
         return save_checkpoint(
-            self.run_dir, self.progress.step, self.model, self.state(), self.cfg.to_dict(),
+            self.run_dir, self.progress.step, self.model, self.state(), self.config,
             self.tokenizer_fingerprint, keep_last=self.settings.keep_last,
         )  # fmt: skip
 
     def resume(self) -> int:
-        """Continue from the newest checkpoint in the run folder; returns its step (0 if none)."""
-        ckpt = latest_checkpoint(self.run_dir)
+        """Continue from the newest checkpoint that verifies; returns its step (0 if none).
+
+        Newer checkpoints that fail verification (a crash during a save, a damaged disk)
+        are skipped and logged."""
+        ckpt = latest_good_checkpoint(self.run_dir, self.config, self.tokenizer_fingerprint, self.log)
+        if self.rank == 0:
+            self._set_aside_checkpoints_after(ckpt)
         if ckpt is None:
             return 0
-        state = load_checkpoint(ckpt, self.model, self.cfg.to_dict(), self.tokenizer_fingerprint)
+        state = load_checkpoint(ckpt, self.model, self.config, self.tokenizer_fingerprint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.progress = Progress(**state["progress"])
         _set_rng_state(state["rng"])
         self._drop_later_metrics()
         return self.progress.step
+
+    def _set_aside_checkpoints_after(self, ckpt: Path | None) -> None:
+        """Rename checkpoint folders newer than the one resumed from (they failed
+        verification) to `NAME.damaged`, kept for inspection, so the steps they held can be
+        saved again."""
+        root = self.run_dir / "checkpoints"
+        if not root.is_dir():
+            return
+        after = int(ckpt.name.split("-")[1]) if ckpt is not None else -1
+        for folder in sorted(root.glob("step-*")):
+            step = folder.name.split("-")[1]
+            if folder.is_dir() and step.isdigit() and int(step) > after:
+                target = folder.with_name(folder.name + ".damaged")
+                n = 1
+                while target.exists():
+                    target, n = folder.with_name(f"{folder.name}.damaged{n}"), n + 1
+                folder.rename(target)
+                self.log(f"set aside {folder.name} (it failed verification) as {target.name}")
 
     def _drop_later_metrics(self) -> None:
         """Metrics logged after the checkpoint we resume from are logged again; drop the old lines."""
@@ -291,7 +296,7 @@ class Trainer:
                     keep.append(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by the interruption
-        self.metrics_path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+        atomic_write_text(self.metrics_path, "".join(f"{line}\n" for line in keep))
 
     # -- the loop -------------------------------------------------------------------
 
@@ -327,6 +332,13 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+
+
+def set_dropout(model: nn.Module, p_drop: float) -> None:
+    """Set every dropout layer of the model to rate p_drop (§5.4): a training setting."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p_drop
 
 
 def _batch_seed(seed: int, step: int, batch: int) -> int:

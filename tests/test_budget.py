@@ -1,0 +1,91 @@
+"""The paper's 25,000 + 25,000 tokens per optimiser step on any process count (aiayn/training/budget.py,
+scripts/wmt14.sh)."""
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jaxtyping import TypeCheckError
+
+from aiayn.training.budget import MAX_ERROR, BudgetError, step_budget
+
+PAPER_TOKENS = 25_000  # per side per step (§5.1)
+PER_DEVICE = 6_250  # the WMT recipes' most tokens per side in one device's batch
+WMT14 = Path(__file__).resolve().parents[1] / "scripts" / "wmt14.sh"
+
+
+def _old_wmt14_sh(nproc: int) -> int:
+    """The rule wmt14.sh used before: a fixed per-device budget, accumulation rounded up."""
+    return nproc * PER_DEVICE * math.ceil(PAPER_TOKENS / (nproc * PER_DEVICE))
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 8])
+def test_tokens_per_step_is_the_papers_on_1_2_3_and_8_processes(world_size: int) -> None:
+    budget = step_budget(PAPER_TOKENS, world_size, PER_DEVICE)
+    assert budget.effective_tokens == world_size * budget.accum_steps * budget.per_device_tokens
+    assert abs(budget.effective_tokens - PAPER_TOKENS) <= MAX_ERROR * PAPER_TOKENS
+    assert budget.per_device_tokens <= PER_DEVICE
+    assert f"{budget.effective_tokens:,}" in budget.describe()
+
+
+def test_the_fixed_per_device_rule_misses_the_papers_batch() -> None:
+    """What the derived budget replaces: 50,000 per step on the paper's own 8 GPUs, 37,500 on 3."""
+    assert _old_wmt14_sh(8) == 50_000 and _old_wmt14_sh(3) == 37_500
+    for nproc in (3, 8):
+        assert abs(_old_wmt14_sh(nproc) / PAPER_TOKENS - 1) > MAX_ERROR
+        assert abs(step_budget(PAPER_TOKENS, nproc, PER_DEVICE).relative_error) <= MAX_ERROR
+
+
+def test_known_splits() -> None:
+    splits = {n: step_budget(PAPER_TOKENS, n, PER_DEVICE) for n in (1, 2, 3, 8)}
+    assert [(b.accum_steps, b.per_device_tokens, b.effective_tokens) for b in splits.values()] == [
+        (4, 6250, 25_000), (2, 6250, 25_000), (2, 4167, 25_002), (1, 3125, 25_000),
+    ]  # fmt: skip
+    assert "exactly" in splits[8].describe() and "+0.008%" in splits[3].describe()
+
+
+@given(
+    tokens=st.integers(1_000, 1_000_000),
+    world=st.integers(1, 67),
+    max_per_device=st.integers(503, 40_009),
+)
+def test_fewest_accumulation_steps_and_even_split(tokens: int, world: int, max_per_device: int) -> None:
+    budget = step_budget(tokens, world, max_per_device)
+    assert budget.per_device_tokens <= max_per_device
+    assert abs(budget.effective_tokens - tokens) <= world * budget.accum_steps / 2  # rounding to whole tokens
+    assert world * (budget.accum_steps - 1) * max_per_device < tokens  # one accumulation step fewer falls short
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [((25_000, 0, 6250), "world_size"), ((0, 2, 6250), "tokens_per_step"), ((25_000, 2, True), "max_tokens_per_device"),
+     ((25_000, 2.0, 6250), "world_size")],
+)  # fmt: skip
+def test_bad_settings_name_the_setting(args: tuple, name: str) -> None:
+    with pytest.raises((BudgetError, TypeCheckError), match=name):  # a float is a TypeCheckError when checks are on
+        step_budget(*args)
+
+
+def test_a_split_that_cannot_come_within_5_percent_is_refused() -> None:
+    with pytest.raises(BudgetError, match="within 5%"):
+        step_budget(100, 67, 6250)  # 1 or 2 tokens per process: 67 or 134, not 100
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+def test_wmt14_sh_dry_run_prints_effective_tokens_for_1_2_3_and_8_processes() -> None:
+    env = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(["bash", str(WMT14), "base", "--dry-run", "2"], capture_output=True, text=True, env=env,
+                            check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for n, effective in ((1, "25,000"), (2, "25,000"), (3, "25,002"), (8, "25,000")):
+        line = next(line for line in out.splitlines() if line.lstrip().startswith(f"{n} process"))
+        assert f"= {effective} tokens per step" in line
+    assert "--tokens-per-step 25000" in out and "--max-tokens-per-device 6250" in out
+    assert "--nproc_per_node=2" in out and "torchrun" in out
