@@ -89,3 +89,17 @@ def test_wmt14_sh_dry_run_prints_effective_tokens_for_1_2_3_and_8_processes() ->
         assert f"= {effective} tokens per step" in line
     assert "--tokens-per-step 25000" in out and "--max-tokens-per-device 6250" in out
     assert "--nproc_per_node=2" in out and "torchrun" in out
+
+
+def test_training_settings_derive_the_batch_from_tokens_per_step_for_each_world_size() -> None:
+    from aiayn.training.trainer import TrainSettings, TrainingError, for_world
+
+    settings = TrainSettings(tokens_per_step=25000, max_tokens_per_device=6250)
+    for world_size, (per_device, accum) in {1: (6250, 4), 2: (6250, 2), 3: (4167, 2), 8: (3125, 1)}.items():
+        derived, line = for_world(settings, world_size)
+        assert (derived.max_src_tokens, derived.max_tgt_tokens, derived.accum_steps) == (per_device, per_device, accum)
+        assert abs(world_size * accum * per_device / 25000 - 1) <= 0.05 and f"{world_size} process" in line
+    plain, _ = for_world(TrainSettings(max_src_tokens=1500, max_tgt_tokens=1500), 2)
+    assert plain.max_src_tokens == 1500 and plain.accum_steps == 1  # without the setting nothing is derived
+    with pytest.raises(TrainingError, match="go together"):
+        TrainSettings(tokens_per_step=25000)

@@ -36,6 +36,9 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--seed": ("seed", int, "data order and initialisation"),
     "--p-drop": ("p_drop", float, "dropout while training (§5.4; default: the preset's)"),
     "--eps-ls": ("eps_ls", float, "label smoothing (§5.4; default: the preset's)"),
+    "--tokens-per-step": ("tokens_per_step", int, "tokens per side in each optimiser step, on any number of "
+                          "processes (needs --max-tokens-per-device; the paper: 25000)"),
+    "--max-tokens-per-device": ("max_tokens_per_device", int, "the most tokens per side in one device's batch"),
 }
 # what --resume accepts besides the run folder; anything else would change the run
 RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate")
@@ -126,6 +129,10 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
     data.update({opt: getattr(args, f[2:].replace("-", "_")) for f, (opt, _, _, _) in TASK_FLAGS.items()
                  if getattr(args, f[2:].replace("-", "_")) is not None})  # fmt: skip
     train: dict[str, Any] = {field: getattr(args, f[2:].replace("-", "_")) for f, (field, _, _) in TRAIN_FLAGS.items()}
+    if args.tokens_per_step is not None and (args.max_tokens is not None or args.accum_steps is not None):
+        raise UsageError("--tokens-per-step derives the batch and the accumulation: drop --max-tokens and --accum-steps")
+    if (args.tokens_per_step is None) != (args.max_tokens_per_device is None):
+        raise UsageError("--tokens-per-step and --max-tokens-per-device go together")
     if args.max_tokens is not None:
         train["max_src_tokens"] = train["max_tgt_tokens"] = args.max_tokens
     if args.no_bf16:

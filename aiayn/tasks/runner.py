@@ -28,7 +28,7 @@ from aiayn.model.config import ConfigError, TransformerConfig
 from aiayn.tasks.base import Log, Run, RunError, RunSpec, get_task
 from aiayn.training.checkpoint import atomic_write_text, load_weights, save_weights
 from aiayn.training.distributed import barrier, init_distributed, world
-from aiayn.training.trainer import Trainer
+from aiayn.training.trainer import Trainer, for_world
 
 # What an aiayn run folder may hold; `--overwrite` removes a folder only if it holds
 # nothing else, so it can never delete a folder of other files.
@@ -100,9 +100,10 @@ def train_run(
 ) -> dict[str, Any]:
     """Train (or resume) a run of `spec.task` and evaluate it; returns the evaluation record."""
     run_dir = Path(run_dir)
-    task = get_task(spec)
     rank, world_size, device = init_distributed()
     say = log if rank == 0 else _quiet
+    settings, batch_line = for_world(spec.train, world_size)
+    task = get_task(dataclasses.replace(spec, train=settings))  # run.json keeps the world-size-free spec
     if rank == 0:
         if check_run_dir(run_dir, spec, resume, overwrite):
             shutil.rmtree(run_dir)
@@ -115,13 +116,14 @@ def train_run(
         atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(spec.train.seed)
     model = task.build_model(cfg)
-    trainer = Trainer(model, spec.train, source, task.loss(cfg, spec.train), run_dir, cfg.to_dict(),
+    trainer = Trainer(model, settings, source, task.loss(cfg, settings), run_dir, cfg.to_dict(),
                       tokenizer.fingerprint(), device=device, log=say)  # fmt: skip
     if resume:
         say(f"resumed at step {trainer.resume()}")
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     say(f"model: {type(model).__name__}, {spec.preset} preset, {n_params / 1e6:.2f}M parameters; "
         f"{world_size} process(es) on {device}; {spec.train.steps} steps")  # fmt: skip
+    say(f"batch: {batch_line}")
     t0 = time.perf_counter()
     trainer.fit(progress_bar=progress_bar)
     train_seconds = time.perf_counter() - t0

@@ -45,10 +45,11 @@ NUMBERS = RunSpec(
           "n_test": 1000, "max_number": 100_000, "max_items": 4},
 )  # fmt: skip
 # The paper's recipe for WMT 2014 (scripts/wmt14.sh): base model, 25,000 + 25,000 tokens a
-# step, 100k steps, checkpoints written for the last-5 average.
+# step on any number of GPUs (at most 6,250 per GPU batch; the rest by accumulation),
+# 100k steps, checkpoints written for the last-5 average.
 WMT14 = RunSpec(
     task="wmt14", preset="base", average_last=5,
-    train=TrainSettings(steps=100_000, warmup_steps=4000, max_src_tokens=25000, max_tgt_tokens=25000,
+    train=TrainSettings(steps=100_000, warmup_steps=4000, tokens_per_step=25000, max_tokens_per_device=6250,
                         save_every=1000, keep_last=20),
     data={"direction": "en-de", "bpe_vocab": 37000, "max_len": 256},
 )  # fmt: skip

@@ -74,6 +74,10 @@ class TrainSettings:
     clip_norm: float = 0.0  # 0 = no clipping (the paper does not clip)
     p_drop: float | None = None  # dropout while training (§5.4); None = the model config's
     eps_ls: float | None = None  # label smoothing (§5.4); None = the model config's
+    # tokens per optimiser step and side, whatever the process count (0 = the budgets above
+    # per batch, times accum_steps, times the processes); see `aiayn.training.budget`
+    tokens_per_step: int = 0
+    max_tokens_per_device: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "warmup_steps", "max_src_tokens", "max_tgt_tokens", "accum_steps", "save_every"):
@@ -88,8 +92,30 @@ class TrainSettings:
         for name in ("keep_last", "log_every", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)}")
+        if (self.tokens_per_step > 0) != (self.max_tokens_per_device > 0) or min(
+            self.tokens_per_step, self.max_tokens_per_device) < 0:  # fmt: skip
+            raise TrainingError("TrainSettings.tokens_per_step and max_tokens_per_device go together, both positive "
+                                f"(got {self.tokens_per_step} and {self.max_tokens_per_device})")  # fmt: skip
         if self.clip_norm < 0:
             raise TrainingError(f"TrainSettings.clip_norm must be 0 (off) or positive, got {self.clip_norm}")
+
+
+def for_world(settings: TrainSettings, world_size: int) -> tuple[TrainSettings, str]:
+    """The settings one process trains with: with `tokens_per_step` set, the per-device token
+    budgets and accumulation are derived so that every step holds that many tokens per side
+    on any number of processes (`aiayn.training.budget`); returns them and a line to print."""
+    if not settings.tokens_per_step:
+        per_step = settings.max_src_tokens * settings.accum_steps * world_size
+        return settings, f"at most {per_step:,} source tokens per step ({world_size} x {settings.accum_steps} batches)"
+    from aiayn.training.budget import BudgetError, step_budget
+
+    try:
+        budget = step_budget(settings.tokens_per_step, world_size, settings.max_tokens_per_device)
+    except BudgetError as err:
+        raise TrainingError(str(err)) from None
+    tokens = budget.per_device_tokens
+    derived = dataclasses.replace(settings, max_src_tokens=tokens, max_tgt_tokens=tokens, accum_steps=budget.accum_steps)
+    return derived, budget.describe()
 
 
 @dataclass
