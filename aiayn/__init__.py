@@ -34,6 +34,7 @@ _EXPORTS = {
     "EncoderClassifier": "aiayn.model.encoder_classifier",
     "MultiHeadAttention": "aiayn.model.multi_head",
     "KVCache": "aiayn.model.multi_head",
+    "Cache": "aiayn.model.multi_head",
     "scaled_dot_product_attention": "aiayn.model.attention",
     "attention_weights": "aiayn.model.attention",
     "fused_attention": "aiayn.model.attention",
@@ -41,32 +42,64 @@ _EXPORTS = {
     "subsequent_mask": "aiayn.model.masks",
     "PositionWiseFeedForward": "aiayn.model.feed_forward",
     "sinusoidal_encoding": "aiayn.model.positions",
+    "InputError": "aiayn.model.inputs",
+    "pad_rows": "aiayn.model.inputs",
     "lrate": "aiayn.training.schedule",
     "make_optimizer": "aiayn.training.schedule",
     "label_smoothed_loss": "aiayn.training.loss",
-    "InputError": "aiayn.model.inputs",
+    "Trainer": "aiayn.training.trainer",
+    "TrainSettings": "aiayn.training.trainer",
+    "BatchSource": "aiayn.training.batching",
+    "TrainingBatch": "aiayn.training.batching",
+    "step_budget": "aiayn.training.budget",
+    "StepBudget": "aiayn.training.budget",
+    "latest_good_checkpoint": "aiayn.training.checkpoint",
+    "average_checkpoints": "aiayn.training.averaging",
+    "average_last_checkpoints": "aiayn.training.averaging",
     "greedy_decode": "aiayn.decoding.search",
     "beam_search": "aiayn.decoding.search",
+    "generate": "aiayn.decoding.sampling",
     "BpeTokenizer": "aiayn.data.tokenizer",
+    "CharTokenizer": "aiayn.data.characters",
+    "Task": "aiayn.tasks.base",
+    "RunSpec": "aiayn.tasks.base",
+    "Run": "aiayn.tasks.base",
+    "train_run": "aiayn.tasks.runner",
+    "load_run": "aiayn.tasks.runner",
+    "capture_attention": "aiayn.inspect.attention_maps",
+    "translation_attention": "aiayn.inspect.attention_maps",
+    "language_model_attention": "aiayn.inspect.attention_maps",
+    "AttentionMaps": "aiayn.inspect.attention_maps",
+    "ModelAttention": "aiayn.inspect.attention_maps",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from aiayn.data.characters import CharTokenizer
+    from aiayn.data.tokenizer import BpeTokenizer
+    from aiayn.decoding.sampling import generate
+    from aiayn.decoding.search import beam_search, greedy_decode
+    from aiayn.inspect.attention_maps import AttentionMaps, ModelAttention, capture_attention, language_model_attention, translation_attention
     from aiayn.model.attention import attention_weights, fused_attention, scaled_dot_product_attention
     from aiayn.model.config import ConfigError, TransformerConfig, preset, table3_row
     from aiayn.model.decoder_only import DecoderOnlyLM
-    from aiayn.decoding.search import beam_search, greedy_decode
     from aiayn.model.encoder_classifier import EncoderClassifier
     from aiayn.model.feed_forward import PositionWiseFeedForward
-    from aiayn.model.inputs import InputError
-    from aiayn.training.loss import label_smoothed_loss
+    from aiayn.model.inputs import InputError, pad_rows
     from aiayn.model.masks import padding_mask, subsequent_mask
-    from aiayn.model.transformer import Decoder, Encoder, Transformer
-    from aiayn.model.multi_head import KVCache, MultiHeadAttention
+    from aiayn.model.multi_head import Cache, KVCache, MultiHeadAttention
     from aiayn.model.positions import sinusoidal_encoding
+    from aiayn.model.transformer import Decoder, Encoder, Transformer
+    from aiayn.tasks.base import Run, RunSpec, Task
+    from aiayn.tasks.runner import load_run, train_run
+    from aiayn.training.averaging import average_checkpoints, average_last_checkpoints
+    from aiayn.training.batching import BatchSource, TrainingBatch
+    from aiayn.training.budget import StepBudget, step_budget
+    from aiayn.training.checkpoint import latest_good_checkpoint
+    from aiayn.training.loss import label_smoothed_loss
     from aiayn.training.schedule import lrate, make_optimizer
-    from aiayn.data.tokenizer import BpeTokenizer
+    from aiayn.training.trainer import TrainSettings, Trainer
 
 
 def __getattr__(name: str) -> object:

@@ -4,6 +4,8 @@
     aiayn trace / params         shapes of every sub-layer; parameters per layer, Table 3
     aiayn train ...              train a task (see `aiayn train --help`)
     aiayn translate / evaluate / average
+    aiayn generate               continue prompts with a trained language model
+    aiayn attention / positions  pictures: attention maps of a run, the §3.5 encoding
 
 Shape checking (jaxtyping + beartype) is on by default; `--no-shape-checks` or
 AIAYN_SHAPE_CHECKS=0 turns it off. It must be decided before any model code is
@@ -19,7 +21,7 @@ from typing import NoReturn
 from aiayn.checks import shapecheck
 
 # The command modules under aiayn/cli/, in the order `aiayn --help` lists them.
-COMMANDS = ("specs", "inspect", "train", "translate", "evaluate", "average", "attention", "positions")
+COMMANDS = ("specs", "inspect", "train", "translate", "evaluate", "generate", "average", "attention", "positions")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,10 +17,18 @@ from aiayn.cli.errors import USER_ERRORS, fail
 
 TRANSLATION = ("numbers", "wmt14", "files")
 CLASSIFICATION = ("genre", "sst2", "classify-files")
+LANGUAGE = ("shakespeare",)
+FINE_TUNING = ("sft",)
 # flag -> (task option, type, tasks it applies to, help)
 TASK_FLAGS: dict[str, tuple[str, type, tuple[str, ...], str]] = {
     "--direction": ("direction", str, TRANSLATION, "en-de or de-en"),
-    "--bpe-vocab": ("bpe_vocab", int, TRANSLATION + CLASSIFICATION, "BPE vocabulary size"),
+    "--bpe-vocab": ("bpe_vocab", int, TRANSLATION + CLASSIFICATION + LANGUAGE, "BPE vocabulary size"),
+    "--tokenizer": ("tokenizer", str, LANGUAGE, "bpe (byte-level BPE) or char (characters)"),
+    "--block-size": ("block_size", int, LANGUAGE, "tokens per training block (and the model's context)"),
+    "--batch-size": ("batch_size", int, LANGUAGE, "blocks per batch"),
+    "--corpus": ("corpus", str, LANGUAGE, "works (split by whole works) or nanogpt (nanoGPT's comparison text)"),
+    "--init": ("init", str, FINE_TUNING, "the trained language-model run to fine-tune"),
+    "--sft-data": ("data", str, FINE_TUNING, "corpus (built-in questions, scored), alpaca or dolly"),
     "--n-train": ("n_train", int, ("numbers",), "training pairs"),
     "--n-test": ("n_test", int, ("numbers",), "test pairs evaluated at the end"),
     "--data-dir": ("data_dir", str, ("files", "classify-files"), "folder of train/validation/test .jsonl files"),

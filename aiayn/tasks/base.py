@@ -9,6 +9,9 @@ A task says what to learn and how to judge it, in five parts:
     loss(cfg, settings)       loss(model output, targets) -> sum over the counted targets
     evaluate(run, split, log) scores of a trained run on a split, as a JSON-able dict
 
+A task that starts from other weights (fine-tuning) also has `init_model(model)`, which
+the runner calls once before a fresh run's first step (never on resume).
+
 The trainer (`aiayn.training.trainer`) sees only the model, the batches and the loss;
 the runner (`aiayn.tasks.runner`) ties a task to a run folder. A new task is one module
 in aiayn/tasks/ with a class following `Task`, and one line in `TASKS` below.
@@ -107,6 +110,8 @@ TASKS: dict[str, str] = {
     "numbers": "aiayn.tasks.translation:TranslationTask",
     "wmt14": "aiayn.tasks.translation:TranslationTask",
     "files": "aiayn.tasks.translation:TranslationTask",
+    "shakespeare": "aiayn.tasks.language_model:LanguageModelTask",
+    "sft": "aiayn.tasks.sft:SftTask",
     "genre": "aiayn.tasks.classification:ClassificationTask",
     "sst2": "aiayn.tasks.classification:ClassificationTask",
     "classify-files": "aiayn.tasks.classification:ClassificationTask",

@@ -116,6 +116,8 @@ def train_run(
         atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(spec.train.seed)
     model = task.build_model(cfg)
+    if not resume and hasattr(task, "init_model"):
+        task.init_model(model)  # fine-tuning: the base run's weights
     trainer = Trainer(model, settings, source, task.loss(cfg, settings), run_dir, cfg.to_dict(),
                       tokenizer.fingerprint(), device=device, log=say)  # fmt: skip
     if resume:

@@ -1,0 +1,199 @@
+"""Supervised fine-tuning of a trained language model on prompt/response pairs (not in the paper).
+
+`aiayn train --task sft --init LM_RUN` starts from a finished `shakespeare` run: its
+weights, its tokenizer and its architecture. The chat template's three special tokens
+(`aiayn.data.chat`) join the vocabulary after the old ids, and the tied embedding grows
+by three rows, each the mean of the old rows: the old rows, and so the model's logits on
+plain text, are unchanged before fine-tuning (spec/variant_sft.py). The loss counts the
+response and its closing <|end|> only; prompt positions are targets of the padding id,
+which the loss skips (and padding is never the <|end|> id, or the model would not learn
+to stop). Dropout and label smoothing are settings of this run (`--p-drop`, `--eps-ls`).
+
+Data (`data` option): `corpus` (built in: questions on the Shakespeare works with an exact
+answer among listed choices: who speaks these lines, which play, what is the next line;
+held-out works only in validation and test; `aiayn.data.instructions`), `alpaca` or `dolly`
+(hub loaders; train split only, for fine-tuning without a score).
+
+Evaluation: greedy answers to the split's questions, stopped at <|end|>, scored by exact
+match per kind of question, for the fine-tuned model and for the base model prompted
+with the same template (its embedding grown the same way, untrained).
+"""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from aiayn.data.chat import ChatError, ChatTokens, chat_tokenizer, collate_chat, encode_chat, grow_vocabulary, prompt_ids
+from aiayn.data.instructions import PromptResponse, corpus_instructions, exact_match_by_kind
+from aiayn.data.tokenizer import BpeTokenizer
+from aiayn.model.config import TransformerConfig
+from aiayn.model.decoder_only import DecoderOnlyLM
+from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
+from aiayn.training.batching import Example, TrainingBatch, token_batches
+from aiayn.training.checkpoint import atomic_write_text
+from aiayn.training.distributed import barrier, world
+from aiayn.training.loss import label_smoothed_loss
+from aiayn.training.trainer import TrainSettings
+
+# The built-in recipe: 600 steps of about 16 conversations, Eq. 3 at a tenth of its
+# scale after a short warmup, dropout 0.1 and no label smoothing.
+SFT = RunSpec(
+    task="sft", preset="tiny",
+    train=TrainSettings(steps=600, warmup_steps=50, lr_scale=0.1, max_src_tokens=2048, max_tgt_tokens=2048,
+                        save_every=100, keep_last=2, log_every=20, p_drop=0.1, eps_ls=0.0),
+    data={"data": "corpus", "eval_items": 360},
+)  # fmt: skip
+
+
+class ChatBatches:
+    """`BatchSource` of encoded conversations, length-grouped under the token budget."""
+
+    def __init__(self, examples: list[tuple[list[int], list[int]]], max_tokens: int, seed: int, pad_id: int,
+                 end_id: int) -> None:  # fmt: skip
+        self.examples, self.pad_id, self.end_id = examples, pad_id, end_id
+        self._lengths = tuple(Example(tuple(inputs), ()) for inputs, _ in examples)
+        self.max_tokens, self.seed = max_tokens, seed
+        self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
+
+    def epoch(self, epoch: int) -> tuple[tuple[int, ...], ...]:
+        if self._cached is None or self._cached[0] != epoch:
+            self._cached = (epoch, token_batches(self._lengths, self.max_tokens, 10**9, seed=self.seed, epoch=epoch))
+        return self._cached[1]
+
+    def collate(self, items: tuple[int, ...]) -> TrainingBatch:
+        inputs, targets = collate_chat([self.examples[i] for i in items], self.pad_id, self.end_id)
+        n_targets = int((targets != self.pad_id).sum())
+        return TrainingBatch((inputs,), targets, n_targets, int((inputs != self.pad_id).sum()))
+
+
+class SftTask:
+    """Prompt/response pairs -> the pre-trained `DecoderOnlyLM`, scored by exact match."""
+
+    name = "sft"
+    recipes = {"sft": SFT}
+
+    def __init__(self, spec: RunSpec) -> None:
+        self.spec = spec
+        self.options = {**self.recipes[spec.task].data, **spec.data}
+        if "init" not in self.options:
+            raise RunError("fine-tuning starts from a trained language model: aiayn train --task sft --init RUN")
+        self.init_dir = Path(self.options["init"])
+
+    def _base(self) -> Run:
+        from aiayn.tasks.runner import load_run
+
+        base = load_run(self.init_dir)
+        if not isinstance(base.model, DecoderOnlyLM) or not isinstance(base.tokenizer, BpeTokenizer):
+            raise RunError(f"--init {self.init_dir}: fine-tuning needs a language-model run with a BPE tokenizer "
+                           f"(this one is a {base.spec.task} run)")  # fmt: skip
+        return base
+
+    def items(self, split: str) -> tuple[PromptResponse, ...]:
+        kind = self.options["data"]
+        if kind == "corpus":
+            return corpus_instructions(split)
+        if split != "train":
+            raise RunError(f"{kind} has no scored {split} split here; fine-tune on it, evaluate on the corpus questions")
+        from aiayn.data.instructions import load_alpaca, load_dolly
+
+        return (load_alpaca if kind == "alpaca" else load_dolly)("train")
+
+    def prepare(self, run_dir: Path, log: Log) -> tuple[BpeTokenizer, ChatBatches]:
+        t0 = time.perf_counter()
+        tok_path = run_dir / "tokenizer.json"
+        if world()[0] == 0 and not tok_path.exists():
+            chat_tokenizer(self._base().tokenizer)[0].save(tok_path)
+        barrier()
+        tokenizer = self.load_tokenizer(run_dir)
+        tokens = self.chat_tokens(tokenizer)
+        max_len = self.base_config().max_len
+        examples, too_long = [], 0
+        for item in self.items("train"):
+            try:
+                examples.append(encode_chat(tokenizer, tokens, item.prompt, item.response, 0, max_len=max_len))
+            except ChatError:  # a response that cannot fit the model's context is left out, never cut
+                too_long += 1
+        if not examples:
+            raise RunError(f"no conversation fits the base model's context of {max_len} tokens")
+        counted = sum(sum(t != 0 for t in targets) for _, targets in examples)
+        log(f"data: {len(examples)} conversations from {self.options['data']} ({too_long} whose response does not fit "
+            f"{max_len} tokens left out), {counted:,} response tokens counted "
+            f"by the loss; vocabulary {tokenizer.vocab_size} with the chat tokens, {time.perf_counter() - t0:.1f} s")  # fmt: skip
+        s = self.spec.train
+        return tokenizer, ChatBatches(examples, s.max_src_tokens, s.seed, 0, tokens.end)
+
+    def load_tokenizer(self, run_dir: Path) -> BpeTokenizer:
+        # the chat tokens are saved, but not that "<|end|>" typed as text stays text: set it again
+        return chat_tokenizer(BpeTokenizer.load(Path(run_dir) / "tokenizer.json"))[0]
+
+    def chat_tokens(self, tokenizer: BpeTokenizer) -> ChatTokens:
+        return chat_tokenizer(tokenizer)[1]
+
+    def base_config(self) -> TransformerConfig:
+        path = self.init_dir / "config.json"
+        try:
+            return TransformerConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as err:
+            raise RunError(f"--init {self.init_dir}: cannot read its config.json ({err})") from None
+
+    def model_config(self, vocab_size: int) -> TransformerConfig:
+        return self.base_config().replace(vocab_size=vocab_size, **self.spec.model)
+
+    def build_model(self, cfg: TransformerConfig) -> DecoderOnlyLM:
+        return DecoderOnlyLM(cfg)
+
+    def init_model(self, model: DecoderOnlyLM) -> None:
+        """Fresh fine-tuning starts from the base run's weights, its embedding grown for the chat tokens."""
+        grown = grow_vocabulary(self._base().model, model.cfg.vocab_size)
+        model.load_state_dict(grown.state_dict())
+
+    def loss(self, cfg: TransformerConfig, settings: TrainSettings) -> LossFn:
+        eps_ls = 0.0 if settings.eps_ls is None else settings.eps_ls
+
+        def loss(logits: Tensor, targets: Tensor) -> Tensor:  # prompt positions hold the padding id: skipped
+            return label_smoothed_loss(logits, targets, eps_ls, cfg.pad_id, reduction="sum")
+
+        return loss
+
+    def answers(self, model: DecoderOnlyLM, tokenizer: BpeTokenizer, prompts: list[str], max_new: int = 48) -> list[str]:
+        from aiayn.decoding.sampling import generate
+
+        tokens = self.chat_tokens(tokenizer)
+        max_len = model.cfg.max_len
+        ids = [prompt_ids(tokenizer, tokens, p)[-(max_len - max_new) :] for p in prompts]
+        ids = [[tokens.user, *row[1:]] if row[0] != tokens.user else row for row in ids]
+        out: list[str] = []
+        for start in range(0, len(ids), 32):
+            new = generate(model, ids[start : start + 32], max_new, temperature=0.0, eos_id=tokens.end)
+            out += [tokenizer.decode(list(n)) for n in new]
+        return out
+
+    def evaluate(self, run: Run, split: str, log: Log, write: bool = True, **_: Any) -> dict[str, Any]:
+        if self.options["data"] != "corpus":
+            split_items = corpus_instructions(split)
+        else:
+            split_items = self.items(split)
+        items = split_items[: int(self.options["eval_items"])]
+        t0 = time.perf_counter()
+        prompts = [i.prompt for i in items]
+        tuned = exact_match_by_kind(items, self.answers(run.model, run.tokenizer, prompts))
+        with torch.no_grad():
+            base = grow_vocabulary(self._base().model, run.config.vocab_size).eval()
+        before = exact_match_by_kind(items, self.answers(base, run.tokenizer, prompts))
+        record = {"split": split, "items": len(items), "exact_match": tuned["all"], "base_exact_match": before["all"],
+                  "by_kind": {k: {"fine_tuned": tuned[k], "base": before.get(k, 0.0)} for k in tuned},
+                  "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+        log(f"{split}: exact match {tuned['all']:.3f} after fine-tuning, {before['all']:.3f} before "
+            f"({len(items)} questions)")  # fmt: skip
+        for kind in sorted(k for k in tuned if k != "all"):
+            log(f"  {kind:10s} {tuned[kind]:.3f} after, {before.get(kind, 0.0):.3f} before")
+        if write:
+            name = "eval.json" if split == "test" else f"eval-{split}.json"
+            atomic_write_text(run.run_dir / name, json.dumps(record, indent=2))
+        return record
+
+
