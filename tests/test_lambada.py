@@ -60,7 +60,7 @@ def copy_fixture(folder: Path, records: list[dict[str, object]]) -> Path:
 def test_a_wrong_layout_is_named(tmp_path: Path) -> None:
     """A folder without a `text` column, or a passage without a space, raises a DataError saying which."""
     other = copy_fixture(tmp_path / "other", [{"passage": "a b"}])
-    with pytest.raises(DataError, match=r"no 'text' column \(columns: \['passage'\]\)"):
+    with pytest.raises(DataError, match=r"no column 'text' \(columns: \['passage'\]\)"):
         load_lambada(str(other), cache_dir=str(tmp_path / "cache"))
     spaceless = copy_fixture(tmp_path / "spaceless", [{"text": "one two"}, {"text": "lonely"}])
     with pytest.raises(DataError, match="row 2: a passage must be text with a space"):

@@ -2,7 +2,7 @@
 
 import sys
 
-from aiayn.data.parallel import DataError
+from aiayn.data.files import DataError
 from aiayn.data.tokenizer import TokenizerError
 from aiayn.model.config import ConfigError
 from aiayn.model.inputs import InputError

@@ -4,6 +4,7 @@
     numbers         the built-in number task: lists of numbers in English and German words
                     (num2words), offline, with a fixed rule keeping test numbers out of training
     parallel        WMT 2014 from the Hugging Face hub, or local JSON Lines / aligned text files
+    files           `DataError`, and reading local files with errors naming the file and line
     hub             one way to read a Hugging Face data set split, with one-line errors offline
     tokenizer       byte-level BPE (the shared vocabulary of §5.1)
     characters      a character tokenizer, for comparison with character-level models

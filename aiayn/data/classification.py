@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiayn.data.hub import load_split, rows
-from aiayn.data.parallel import DataError, _read_lines
+from aiayn.data.files import DataError, read_lines
 
 SST2_LABELS = ("negative", "positive")
 SST2_SPLITS = ("train", "validation")
@@ -65,7 +65,7 @@ def read_labelled_jsonl(
     """Examples from a JSON Lines file of {"text": ..., "label": ...} records."""
     name = os.fspath(path)
     out = []
-    for number, line in enumerate(_read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
         where = f"{name}:{number}"

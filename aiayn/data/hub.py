@@ -11,7 +11,14 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from aiayn.data.parallel import DataError, _is_unreachable
+from aiayn.data.files import DataError
+
+
+def is_unreachable(err: BaseException) -> bool:
+    """True for the errors datasets / huggingface_hub raise when the hub cannot be reached."""
+    if isinstance(err, (ConnectionError, TimeoutError)):
+        return True
+    return type(err).__name__ in ("OfflineModeIsEnabled", "LocalEntryNotFoundError", "ConnectTimeout")
 
 
 def check_limit(limit: int | None, where: str) -> None:
@@ -44,7 +51,7 @@ def load_split(
             path, config, split=split if limit is None else f"{split}[:{limit}]", cache_dir=cache_dir
         )
     except Exception as err:
-        if not local and _is_unreachable(err):
+        if not local and is_unreachable(err):
             raise DataError(
                 f"the Hugging Face hub is unreachable ({type(err).__name__}), so {path!r} cannot be loaded; "
                 f"use local files instead: {local_hint}"

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiayn.data.hub import load_split, rows
-from aiayn.data.parallel import DataError
+from aiayn.data.files import DataError
 from aiayn.data.plays import (
     POEMS,
     CorpusPath,

@@ -11,10 +11,10 @@ front matter names config "default" and its test file; tests/fixtures/lambada_ti
 one). When the hub cannot be reached, a one-line `DataError` says so.
 """
 
-import os
 
 from aiayn.data.cloze import ClozeItem, split_last_word
-from aiayn.data.parallel import DataError, _is_unreachable
+from aiayn.data.files import DataError
+from aiayn.data.hub import load_split
 
 LAMBADA_PATH = "EleutherAI/lambada_openai"
 LAMBADA_SIZE = 5_153  # passages in the test split
@@ -28,30 +28,9 @@ def load_lambada(
     limit: int | None = None,
 ) -> tuple[ClozeItem, ...]:
     """The passages of LAMBADA (OpenAI's test set) as cloze items; `limit` keeps the first rows."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"load_lambada: limit must be a non-negative integer or None, got {limit!r}")
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("load_lambada needs the `datasets` package: pip install datasets") from None
-    path = os.path.expanduser(path)
-    local = os.path.isdir(path)
-    if not local and path.startswith((".", "/")):
-        raise DataError(f"{path}: no such directory")
+    ds = load_split(path, split, ("text",), "pass a local copy of it instead (a folder in the same layout)",
+                    config=config, cache_dir=cache_dir, limit=limit)
     where = f"split {split!r} of {path}"
-    try:
-        ds = datasets.load_dataset(
-            path, config, split=split if limit is None else f"{split}[:{limit}]", cache_dir=cache_dir
-        )
-    except Exception as err:
-        if not local and _is_unreachable(err):
-            raise DataError(
-                f"the Hugging Face hub is unreachable ({type(err).__name__}), so {path!r} cannot be loaded; "
-                f"pass a local copy of it instead (a folder in the same layout)"
-            ) from err
-        raise DataError(f"cannot load {where}: {type(err).__name__}: {err}") from err
-    if "text" not in ds.column_names:
-        raise DataError(f"{where}: no 'text' column (columns: {ds.column_names})")
     items = []
     for row, text in enumerate(ds["text"], start=1):
         if not isinstance(text, str) or " " not in text.strip():

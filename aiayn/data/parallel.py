@@ -25,15 +25,13 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 
+from aiayn.data.files import DataError, read_lines
+from aiayn.data.hub import load_split
 from aiayn.data.numbers import DIRECTIONS
 from aiayn.data.pairs import Pair
 
 WMT14_SPLITS = ("train", "validation", "test")
 WMT14_SIZES = {"train": 4_508_785, "validation": 3_000, "test": 3_003}
-
-
-class DataError(ValueError):
-    """Data that cannot be loaded, with the file (and line) at fault."""
 
 
 class Pairs(tuple[Pair, ...]):
@@ -65,26 +63,6 @@ def _collect(texts: Iterable[tuple[str, str]]) -> Pairs:
     return Pairs(pairs, skipped)
 
 
-def _read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """Lines of a UTF-8 file split on "\\n" only (a stray U+2028 must not break alignment)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise DataError(f"{os.fspath(path)}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{os.fspath(path)}: is a directory, expected a file") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise DataError(f"{os.fspath(path)}:{line}: not valid UTF-8 ({err.reason})") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
-
-
 def _record_texts(record: object, src: str, tgt: str, where: str) -> tuple[str, str]:
     translation = record.get("translation") if isinstance(record, dict) else None
     if not isinstance(translation, dict):
@@ -101,7 +79,7 @@ def read_jsonl(path: str | os.PathLike[str], direction: str = "en-de") -> Pairs:
     name = os.fspath(path)
 
     def texts() -> Iterator[tuple[str, str]]:
-        for number, line in enumerate(_read_lines(path), start=1):
+        for number, line in enumerate(read_lines(path), start=1):
             if not line.strip():
                 continue
             try:
@@ -115,7 +93,7 @@ def read_jsonl(path: str | os.PathLike[str], direction: str = "en-de") -> Pairs:
 
 def read_aligned_text(src_path: str | os.PathLike[str], tgt_path: str | os.PathLike[str]) -> Pairs:
     """Pairs from two line-aligned UTF-8 text files (source, target)."""
-    src_lines, tgt_lines = _read_lines(src_path), _read_lines(tgt_path)
+    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
     if len(src_lines) != len(tgt_lines):
         raise DataError(
             f"aligned files differ in length: {os.fspath(src_path)} has {len(src_lines)} lines, "
@@ -138,13 +116,6 @@ def load_data_dir(data_dir: str | os.PathLike[str], split: str, direction: str =
     )
 
 
-def _is_unreachable(err: BaseException) -> bool:
-    """True for the errors datasets / huggingface_hub raise when the hub cannot be reached."""
-    if isinstance(err, (ConnectionError, TimeoutError)):
-        return True
-    return type(err).__name__ in ("OfflineModeIsEnabled", "LocalEntryNotFoundError", "ConnectTimeout")
-
-
 def load_wmt14(
     split: str,
     direction: str = "en-de",
@@ -159,31 +130,10 @@ def load_wmt14(
     src, tgt = _sides(direction)
     if split not in WMT14_SPLITS:
         raise ValueError(f"load_wmt14: split must be one of {WMT14_SPLITS}, got {split!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"load_wmt14: limit must be a non-negative integer or None, got {limit!r}")
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("load_wmt14 needs the `datasets` package: pip install datasets") from None
-    path = os.path.expanduser(path)
-    local = os.path.isdir(path)
-    if not local and path.startswith((".", "/")):
-        raise DataError(f"{path}: no such directory")
+    hint = (f"--data-dir DIR holding {split}.jsonl (or {split}.{src} + {split}.{tgt}), or "
+            f"aiayn.data.parallel.read_jsonl / read_aligned_text")
+    ds = load_split(path, split, ("translation",), hint, config="de-en", cache_dir=cache_dir, limit=limit)
     where = f"split {split!r} of {path}"
-    try:
-        ds = datasets.load_dataset(
-            path, "de-en", split=split if limit is None else f"{split}[:{limit}]", cache_dir=cache_dir
-        )
-    except Exception as err:
-        if not local and _is_unreachable(err):
-            raise DataError(
-                f"the Hugging Face hub is unreachable ({type(err).__name__}), so {path!r} cannot be loaded; "
-                f"use local files instead: --data-dir DIR holding {split}.jsonl (or {split}.{src} + "
-                f"{split}.{tgt}), or aiayn.data.read_jsonl / read_aligned_text"
-            ) from err
-        raise DataError(f"cannot load {where}: {type(err).__name__}: {err}") from err
-    if "translation" not in ds.column_names:
-        raise DataError(f"{where}: no 'translation' column (columns: {ds.column_names})")
 
     def texts() -> Iterator[tuple[str, str]]:
         row = 0

@@ -30,7 +30,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from aiayn.data.parallel import DataError
+from aiayn.data.files import DataError
 from aiayn.data.shakespeare import HELD_OUT, corpus_dir, read_work
 
 CorpusPath = str | os.PathLike[str]  # the corpus folder, as `aiayn.data.shakespeare` takes it

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from aiayn.data.characters import CharTokenizer
-from aiayn.data.parallel import DataError
+from aiayn.data.files import DataError
 from aiayn.data.tokenizer import BpeTokenizer
 
 ENV_VAR = "AIAYN_SHAKESPEARE"
