@@ -8,7 +8,6 @@ the real training paths are tested in tests/test_cli.py and tests/test_training.
 
 import hashlib
 import itertools
-import json
 import random
 import shutil
 from pathlib import Path

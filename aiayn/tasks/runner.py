@@ -27,7 +27,7 @@ import torch
 from aiayn.model.config import ConfigError, TransformerConfig
 from aiayn.tasks.base import Log, Run, RunError, RunSpec, get_task
 from aiayn.training.checkpoint import atomic_write_text, load_weights, save_weights
-from aiayn.training.distributed import barrier, init_distributed, world
+from aiayn.training.distributed import barrier, init_distributed
 from aiayn.training.trainer import Trainer, for_world
 
 # What an aiayn run folder may hold; `--overwrite` removes a folder only if it holds
@@ -125,7 +125,8 @@ def train_run(
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     say(f"model: {type(model).__name__}, {spec.preset} preset, {n_params / 1e6:.2f}M parameters; "
         f"{world_size} process(es) on {device}; {spec.train.steps} steps")  # fmt: skip
-    say(f"batch: {batch_line}")
+    if settings.tokens_per_step:
+        say(f"batch: {batch_line}")
     t0 = time.perf_counter()
     trainer.fit(progress_bar=progress_bar)
     train_seconds = time.perf_counter() - t0
