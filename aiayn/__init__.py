@@ -50,6 +50,10 @@ _EXPORTS = {
     "Trainer": "aiayn.training.trainer",
     "TrainSettings": "aiayn.training.trainer",
     "BatchSource": "aiayn.training.batching",
+    "length_batches": "aiayn.training.batching",
+    "PairBatches": "aiayn.training.pair_batches",
+    "PairTokens": "aiayn.data.binarized",
+    "binarize": "aiayn.data.binarized",
     "TrainingBatch": "aiayn.training.batching",
     "step_budget": "aiayn.training.budget",
     "StepBudget": "aiayn.training.budget",
@@ -94,7 +98,9 @@ if TYPE_CHECKING:
     from aiayn.tasks.base import Run, RunSpec, Task
     from aiayn.tasks.runner import load_run, train_run
     from aiayn.training.averaging import average_checkpoints, average_last_checkpoints
-    from aiayn.training.batching import BatchSource, TrainingBatch
+    from aiayn.training.batching import BatchSource, TrainingBatch, length_batches
+    from aiayn.training.pair_batches import PairBatches
+    from aiayn.data.binarized import PairTokens, binarize
     from aiayn.training.budget import StepBudget, step_budget
     from aiayn.training.checkpoint import latest_good_checkpoint
     from aiayn.training.loss import label_smoothed_loss

@@ -1,22 +1,27 @@
 """Speed of aiayn against the tools a user would otherwise pick, measured side by side in one run.
 
-    python scripts/bench_speed.py [--threads 1] [--rounds 5] [--quick] [--gpu] [--no-cpu]
+    python scripts/bench_speed.py [--threads 1] [--rounds 7] [--quick] [--compile] [--gpu] [--no-cpu]
 
 Every figure of the speed table, with shape checks off (aiayn's default outside the
 `aiayn` command unless `aiayn.checks.shapecheck.enable()` is called):
 - training step (forward, label-smoothed loss, backward, Adam) of aiayn's Transformer and
   of `torch.nn.Transformer` with the paper's embedding around it (shared matrix times
-  sqrt(d_model), sinusoidal positions, tied output), same sizes, same loss and optimiser:
-  tiny (d 128, N 3, batch 90 x 16), d 256 (N 3, 32 x 32), base (d 512, N 6, 8 x 32);
-- aiayn's training FLOP/s (torch.utils.flop_counter) over the fp32 1024 x 1024 matmul
-  FLOP/s measured in the same run;
+  sqrt(d_model), sinusoidal positions, tied output), same sizes, same loss, Adam with the
+  paper's settings: tiny (d 128, N 3, batch 90 x 16), d 256 (N 3, 32 x 32), base (d 512,
+  N 6, 8 x 32). aiayn's Adam is `make_optimizer`'s (fused); the peer's is torch's default
+  implementation, and the peer is timed with fused Adam too, so the row "same Adam"
+  compares the models alone;
+- the same steps under bf16 autocast on the CPU (both sides, fused Adam);
+- training FLOP/s (torch.utils.flop_counter) over the 1024 x 1024 matmul FLOP/s measured
+  in the same run, fp32 and bf16;
+- with --compile: the tiny step compiled by torch.compile (Inductor), both sides;
 - beam 4 and greedy decoding tokens/s of aiayn against Hugging Face Marian `generate`
   (d 256, N 3, batch 8, 64 new tokens each, end of sentence suppressed on both sides);
   skipped, with a message, where `transformers` is not installed (it is an optional
   benchmark dependency, not one of aiayn's);
 - shape checks on / off on the tiny forward pass (scripts/bench_shape_checks.py).
 Time ratios are aiayn / peer (below 1: aiayn faster); throughput ratios aiayn / peer.
-Timing rounds alternate between the two sides; figures are medians over rounds, wall
+Timing rounds alternate between the sides; figures are medians over rounds, wall
 clock and process CPU time (the steadier one on a shared machine).
 
 With CUDA (or --gpu): base and big bf16-autocast training steps at the paper's 25,000
@@ -38,7 +43,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from aiayn import Transformer, TransformerConfig, beam_search, greedy_decode, label_smoothed_loss
+from aiayn import (
+    Transformer,
+    TransformerConfig,
+    beam_search,
+    greedy_decode,
+    label_smoothed_loss,
+    make_optimizer,
+)
 from aiayn.checks.shapecheck import in_use
 from aiayn.model.positions import sinusoidal_encoding
 
@@ -132,25 +144,57 @@ def row(label: str, ours: float, peer: float, unit: str, goal: str) -> None:
     print(f"  {label:<58} {ours:10.4g} {peer:10.4g} {unit:<9} {ours / peer:6.2f}   goal {goal}")
 
 
+def adam(model: nn.Module, fused: bool | None = None) -> torch.optim.Optimizer:
+    """The paper's Adam settings; fused=None: torch's default implementation for the device."""
+    return torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9, fused=fused)
+
+
 def cpu_training(args: argparse.Namespace) -> None:
-    print("training step, aiayn / nn.Transformer (same embedding, loss, Adam); time per step, lower is better")
+    print("training step, aiayn / nn.Transformer (same embedding, loss, Adam settings); time per step, lower is better")
     print(f"  {'':<58} {'aiayn':>10} {'peer':>10} {'':<9} {'ratio':>6}")
-    rate = matmul_rate(1024, torch.float32, "cpu", 10)
+    rates = {False: matmul_rate(1024, torch.float32, "cpu", 10), True: matmul_rate(1024, torch.bfloat16, "cpu", 10)}
     utilisation = []
     for (d, n, sents, toks), goal, _ in TRAIN_ROWS:
         cfg = config(d, n, args.vocab)
-        torch.manual_seed(0)
-        ours, peer = Transformer(cfg).train(), TorchTransformer(cfg).train()
         data = batch(sents, toks, args.vocab)
-        steps = {name: train_step(m, torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9), data)
-                 for name, m in (("aiayn", ours), ("peer", peer))}  # fmt: skip
+        steps = {}
+        for name, kind, bf16 in (("aiayn", Transformer, False), ("peer", TorchTransformer, False),
+                                 ("peer fused", TorchTransformer, False), ("aiayn bf16", Transformer, True),
+                                 ("peer bf16", TorchTransformer, True)):  # fmt: skip
+            torch.manual_seed(0)
+            model = kind(cfg).train()
+            opt = make_optimizer(model, d)[0] if kind is Transformer else adam(model, None if name == "peer" else True)
+            steps[name] = train_step(model, opt, data, bf16)
         t = timed(steps, args.rounds, args.reps)
-        row(f"d {d}, N {n}, batch {sents}x{toks} (wall ms)", t["aiayn"][0] * 1e3, t["peer"][0] * 1e3, "ms", goal)
-        row(f"d {d}, N {n}, batch {sents}x{toks} (cpu ms)", t["aiayn"][1] * 1e3, t["peer"][1] * 1e3, "ms", goal)
-        utilisation.append((d, *(flops_of(steps[k]) / t[k][1] / rate for k in ("aiayn", "peer"))))  # CPU time
-    print(f"training FLOP/s / fp32 1024x1024 matmul FLOP/s ({rate / 1e9:.1f} GFLOP/s measured), both per CPU second")
-    for (d, ours_u, peer_u), (*_, goal) in zip(utilisation, TRAIN_ROWS, strict=True):
-        print(f"  d {d:<4} aiayn {ours_u:6.1%}   nn.Transformer {peer_u:6.1%}   goal {goal}")
+        label = f"d {d}, N {n}, batch {sents}x{toks}"
+        row(f"{label} (wall ms)", t["aiayn"][0] * 1e3, t["peer"][0] * 1e3, "ms", goal)
+        row(f"{label} (cpu ms)", t["aiayn"][1] * 1e3, t["peer"][1] * 1e3, "ms", goal)
+        row(f"{label} (cpu ms), same Adam (fused)", t["aiayn"][1] * 1e3, t["peer fused"][1] * 1e3, "ms", "-")
+        row(f"{label} (cpu ms), bf16 autocast", t["aiayn bf16"][1] * 1e3, t["peer bf16"][1] * 1e3, "ms", "-")
+        flops = {k: flops_of(steps[k]) for k in ("aiayn", "peer", "aiayn bf16", "peer bf16")}
+        utilisation.append((d, {k: flops[k] / t[k][1] / rates[k.endswith("bf16")] for k in flops}))  # CPU time
+    print(f"training FLOP/s / 1024x1024 matmul FLOP/s (fp32 {rates[False] / 1e9:.1f}, bf16 {rates[True] / 1e9:.1f} "
+          "GFLOP/s measured), both per CPU second")  # fmt: skip
+    for (d, u), (*_, goal) in zip(utilisation, TRAIN_ROWS, strict=True):
+        print(f"  d {d:<4} fp32: aiayn {u['aiayn']:6.1%}  nn.Transformer {u['peer']:6.1%}  goal {goal}   "
+              f"bf16: aiayn {u['aiayn bf16']:6.1%}  nn.Transformer {u['peer bf16']:6.1%}")  # fmt: skip
+
+
+def compiled_training(args: argparse.Namespace) -> None:
+    """The tiny step with model and loss compiled by Inductor (first calls compile; then timed)."""
+    (d, n, sents, toks), *_ = TRAIN_ROWS[0]
+    print(f"training step compiled by torch.compile (Inductor), d {d}, N {n}, batch {sents}x{toks}; fused Adam both")
+    cfg, data = config(d, n, args.vocab), batch(sents, toks, args.vocab)
+    steps = {}
+    for name, kind in (("aiayn", Transformer), ("peer", TorchTransformer)):
+        torch.manual_seed(0)
+        model = kind(cfg).train()
+        steps[name] = train_step(torch.compile(model), adam(model, fused=True), data)
+        start = time.perf_counter()
+        steps[name]()
+        print(f"  {name}: first call (compiling) {time.perf_counter() - start:.0f} s")
+    t = timed(steps, args.rounds, args.reps)
+    row("compiled (cpu ms)", t["aiayn"][1] * 1e3, t["peer"][1] * 1e3, "ms", "-")
 
 
 def marian(cfg: TransformerConfig) -> nn.Module | None:
@@ -189,7 +233,7 @@ def cpu_decoding(args: argparse.Namespace) -> None:
         outs = {name: fn() for name, fn in fns.items()}
         made = {"aiayn": sum(len(s) for s in outs["aiayn"]), "peer": (outs["peer"].shape[1] - 1) * src.shape[0]}
         with torch.inference_mode():
-            t = timed(fns, max(2, args.rounds // 2), 1)
+            t = timed(fns, args.rounds, 1)
         row(f"{label} (wall, tokens {made['aiayn']} / {made['peer']})", made["aiayn"] / t["aiayn"][0],
             made["peer"] / t["peer"][0], "tok/s", goal)  # fmt: skip
         row(f"{label} (cpu)", made["aiayn"] / t["aiayn"][1], made["peer"] / t["peer"][1], "tok/s", goal)
@@ -218,8 +262,7 @@ def gpu_training(args: argparse.Namespace, device: str = "cuda", presets: tuple[
         data = batch(sents, n_tok, vocab, device)
         torch.manual_seed(0)
         models = {"aiayn": Transformer(cfg).to(device).train(), "nn.Transformer": TorchTransformer(cfg).to(device).train()}
-        steps = {k: train_step(m, torch.optim.Adam(m.parameters(), lr=1e-4, fused=True), data, bf16=True)
-                 for k, m in models.items()}  # fmt: skip
+        steps = {k: train_step(m, adam(m, fused=True), data, bf16=True) for k, m in models.items()}
         t = timed(steps, 3, args.gpu_reps)
         for k in models:
             seconds = t[k][0] if device == "cuda" else t[k][1]
@@ -235,13 +278,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a shared machine, more time the contention)")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--reps", type=int, default=3, help="calls per timing round")
     parser.add_argument("--vocab", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--gpu", action="store_true", default=torch.cuda.is_available(), help="default: on with CUDA")
     parser.add_argument("--gpu-reps", type=int, default=5)
     parser.add_argument("--cpu", action=argparse.BooleanOptionalAction, default=True, help="the CPU rows")
+    parser.add_argument("--compile", action="store_true", help="also time the tiny step compiled (minutes to compile)")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.reps, args.gpu_reps = 2, 1, 2
@@ -250,6 +294,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores visible, vocab {args.vocab}")
     if args.cpu:
         cpu_training(args)
+        if args.compile:
+            compiled_training(args)
         cpu_decoding(args)
         shape_checks(args)
     if args.gpu:

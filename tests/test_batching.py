@@ -1,7 +1,9 @@
-"""§5.1 batching: length-sorted batches under separate source and target token budgets."""
+"""§5.1 batching: length-sorted batches under separate source and target token budgets, from
+Examples or from the lengths of binarized pairs, and collated without a loop over rows."""
 
 import random
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -14,12 +16,16 @@ from aiayn.training.batching import (
     collate,
     encode_pairs,
     group_for_accumulation,
+    length_batches,
     padding_ratio,
     shard,
     token_batches,
 )
+from aiayn.data.binarized import PairTokens
 from aiayn.data.numbers import Pair, number_pairs
 from aiayn.data.tokenizer import BpeTokenizer
+from aiayn.training.loader import Prefetcher
+from aiayn.training.pair_batches import PairBatches
 
 PAD, BOS, EOS = 0, 2, 3
 
@@ -198,3 +204,94 @@ def test_accumulation_groups_cover_batches_in_order(n_batches: int, accum_steps:
     groups = group_for_accumulation(batches, accum_steps)
     assert tuple(b for g in groups for b in g) == batches
     assert all(len(g) == accum_steps for g in groups[:-1]) and all(1 <= len(g) <= accum_steps for g in groups)
+
+
+# -- batches from lengths, and binarized pairs ---------------------------------------------
+
+
+def _greedy_reference(src: list[int], tgt: list[int], max_src: int, max_tgt: int) -> list[tuple[int, ...]]:
+    """The cut retyped as a plain loop: sort by (src, tgt, index), add items while both budgets hold."""
+    order = sorted(range(len(src)), key=lambda i: (src[i], tgt[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        last = batches[-1] if batches else None
+        if last is not None:
+            size = len(last) + 1
+            if size * max(src[j] for j in (*last, i)) <= max_src and size * max(tgt[j] for j in (*last, i)) <= max_tgt:
+                last.append(i)
+                continue
+        batches.append([i])
+    return [tuple(b) for b in batches]
+
+
+@given(seed=st.integers(0, 2**16), budget_src=st.integers(1, 400), budget_tgt=st.integers(1, 400))
+def test_vectorised_cut_equals_the_greedy_loop(seed: int, budget_src: int, budget_tgt: int) -> None:
+    """length_batches cuts exactly where the item-by-item greedy loop does (unshuffled, so in sorted order)."""
+    rng = random.Random(seed)
+    src = [rng.randint(1, 40) for _ in range(301)]
+    tgt = [rng.randint(1, 40) for _ in range(301)]
+    batches = length_batches(np.array(src), np.array(tgt), budget_src, budget_tgt, shuffle=False).as_tuples()
+    assert list(batches) == _greedy_reference(src, tgt, budget_src, budget_tgt)
+    # the broken variant: a cut on the source budget alone breaks the target budget somewhere
+    if budget_tgt < budget_src // 2:
+        src_only = length_batches(np.array(src), np.array(tgt), budget_src, 10**9, shuffle=False).as_tuples()
+        assert any(len(b) > 1 and len(b) * max(tgt[i] for i in b) > budget_tgt for b in src_only)
+
+
+def _store(seed: int, n: int, longest: int = 40) -> tuple[PairTokens, tuple[Example, ...]]:
+    """The same random pairs as a PairTokens store and as Examples (source with </s>)."""
+    rng = random.Random(seed)
+    src = [[rng.randrange(4, 50) for _ in range(rng.randint(0, longest))] for _ in range(n)]
+    tgt = [[rng.randrange(4, 50) for _ in range(rng.randint(0, longest))] for _ in range(n)]
+    return PairTokens.from_ids(src, tgt), tuple(Example((*s, EOS), tuple(t)) for s, t in zip(src, tgt))
+
+
+@given(seed=st.integers(0, 2**16))
+def test_pair_batches_collate_equals_the_row_by_row_collate(seed: int) -> None:
+    """The vectorised collate of stored pairs gives the tensors and counts of `collate` on the same examples."""
+    store, examples = _store(seed, 60)
+    source = PairBatches(store, 300, 300, seed, PAD, BOS, EOS)
+    batches = source.epoch(seed % 4)
+    assert sorted(i for b in batches for i in b.tolist()) == list(range(60))
+    for items in list(batches)[:5]:
+        got = source.collate(items)
+        want = collate([examples[i] for i in items], PAD, BOS, EOS)
+        assert torch.equal(got.inputs[0], want.src) and torch.equal(got.inputs[1], want.tgt_in)
+        assert torch.equal(got.targets, want.tgt_out)
+        assert got.n_targets == want.n_tgt_tokens and got.n_tokens == want.n_src_tokens + want.n_tgt_tokens
+        assert source.counts(items) == (got.n_targets, got.n_tokens)
+
+
+def test_pairs_longer_than_max_len_are_counted_and_never_batched() -> None:
+    """With max_len, a pair whose source + </s> or target + 1 exceeds it is dropped from every epoch."""
+    store, examples = _store(7, 200)
+    source = PairBatches(store, 400, 400, 0, PAD, BOS, EOS, max_len=30)
+    fits = {i for i, e in enumerate(examples) if len(e.src) <= 30 and len(e.tgt) + 1 <= 30}
+    assert 0 < source.n_dropped == 200 - len(fits) and len(source) == len(fits)
+    for epoch in range(3):
+        assert sorted(i for b in source.epoch(epoch) for i in b.tolist()) == sorted(fits)
+
+
+def test_epoch_batches_depend_only_on_seed_and_epoch() -> None:
+    """Two sources over the same pairs give the same batches for a (seed, epoch), others for another."""
+    store, _ = _store(3, 500)
+    a, b = (PairBatches(store, 250, 250, 11, PAD, BOS, EOS) for _ in range(2))
+    assert a.epoch(2).as_tuples() == b.epoch(2).as_tuples()
+    assert a.epoch(2).as_tuples() != a.epoch(3).as_tuples()
+    sliced = a.epoch(2)[1:4]  # what a trainer takes for one step: a tuple of id arrays
+    assert len(sliced) == 3 and all(np.array_equal(x, a.epoch(2)[k]) for x, k in zip(sliced, (1, 2, 3)))
+
+
+def test_prefetched_batches_equal_those_collated_when_asked() -> None:
+    """A batch collated ahead in the background is the batch collated on demand; errors surface on get."""
+    store, _ = _store(5, 120)
+    source = PairBatches(store, 300, 300, 0, PAD, BOS, EOS)
+    batches = list(source.epoch(0))
+    with Prefetcher(source.collate) as loader:
+        loader.ahead(batches[:3])
+        for items in batches[:4]:  # the fourth was not asked for ahead
+            got, want = loader.get(items), source.collate(items)
+            assert all(torch.equal(x, y) for x, y in zip(got.inputs, want.inputs)) and torch.equal(got.targets, want.targets)
+        loader.ahead([np.array([10**6])])
+        with pytest.raises(IndexError):
+            loader.get(np.array([10**6]))

@@ -88,7 +88,7 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path) -> None:
 
 def test_train_refuses_when_a_spec_fails(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                          tmp_path: Path) -> None:  # fmt: skip
-    def failing_gate() -> None:
+    def failing_gate(**_: object) -> None:
         raise checklist.SpecGateError("training refused: these specs fail:\n  sec3_2_1_x.py::test_scaled")
 
     monkeypatch.setattr(checklist, "gate", failing_gate)

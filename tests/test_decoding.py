@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from aiayn.model.config import TransformerConfig
 from aiayn.decoding.search import (
     beam_search,
     beam_search_nbest,
@@ -18,6 +17,7 @@ from aiayn.decoding.search import (
     max_output_lengths,
     sequence_log_probs,
 )
+from aiayn.model.config import TransformerConfig
 from aiayn.model.transformer import Transformer
 
 VOCAB, PAD, BOS, EOS = 23, 0, 1, 2
@@ -152,3 +152,70 @@ def test_padding_is_never_an_output_even_when_likeliest() -> None:
             beam_search(model, src, BOS, EOS, beam_size=3, max_extra=3, use_cache=use_cache),
         ):
             assert all(out) and not any(PAD in row for row in out)
+
+
+def test_decoding_never_concatenates_keys_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each decoding step writes its keys and values into the cache in place: no float tensor is concatenated."""
+    model, src = model_and_batch(7)
+    joined: list[tuple[int, ...]] = []
+    cat = torch.cat
+
+    def counting_cat(tensors, *args, **kwargs):
+        if tensors[0].is_floating_point():
+            joined.append(tuple(tensors[0].shape))
+        return cat(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "cat", counting_cat)
+    greedy_decode(model, src, BOS, EOS, max_extra=20)
+    beam_search(model, src, BOS, EOS, beam_size=3, max_extra=20)
+    assert joined == []
+
+
+def test_beam_search_projects_each_sentences_encoder_output_once() -> None:
+    """Encoder-decoder keys are projected once per layer, from one row per sentence (not one per beam)."""
+    model, src = model_and_batch(8)
+    rows: list[int] = []
+    hooks = [
+        layer.cross_attn.w_k.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[0]))
+        for layer in model.model.decoder.layers
+    ]
+    try:
+        beam_search(model, src, BOS, EOS, beam_size=4, max_extra=6)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert rows == [src.shape[0]] * CFG.n_layers
+
+
+def test_a_cache_used_under_autograd_gives_the_full_forward_gradients() -> None:
+    """Decoding through the cache with autograd on gives the full pass's logits and gradients (nothing overwritten)."""
+    torch.manual_seed(9)
+    model = Transformer(CFG).eval().double()
+    src, tgt = torch.randint(3, VOCAB, (2, 5)), torch.randint(3, VOCAB, (2, 20))  # past the first capacity
+
+    def gradients(cached: bool) -> tuple[Tensor, ...]:
+        model.zero_grad(set_to_none=True)
+        memory, src_attend = model.encode(src)
+        if cached:
+            cache = model.new_cache()
+            logits = torch.cat([model.decode(tgt[:, t : t + 1], memory, src_attend, cache) for t in range(20)], dim=1)
+        else:
+            logits = model.decode(tgt, memory, src_attend)
+        (logits.log_softmax(-1)[..., 3] * torch.arange(20.0, dtype=torch.float64)).sum().backward()
+        return (logits.detach(), *(p.grad.clone() for p in model.parameters()))
+
+    for cached, full in zip(gradients(True), gradients(False), strict=True):
+        torch.testing.assert_close(cached, full, rtol=0, atol=1e-10)
+
+
+def test_a_cache_refuses_keys_for_another_batch() -> None:
+    """New keys for a batch of another size are refused with a message that points to reorder."""
+    torch.manual_seed(10)
+    model = Transformer(CFG).eval()
+    src, tgt = torch.randint(3, VOCAB, (3, 4)), torch.randint(3, VOCAB, (3, 2))
+    with torch.no_grad():
+        memory, src_attend = model.encode(src)
+        cache = model.new_cache()
+        model.decode(tgt[:, :1], memory, src_attend, cache)
+        with pytest.raises(ValueError, match=r"KVCache: new keys .* cache\.reorder"):
+            cache.self_attn[0].add(torch.zeros(1, CFG.h, 1, CFG.d_k), torch.zeros(1, CFG.h, 1, CFG.d_v))

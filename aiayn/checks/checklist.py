@@ -162,10 +162,17 @@ def _absent_line(names: list[str]) -> str:
     return f"spec gate: {len(names)} claims need hardware absent here ({markers}) and were not run: " + ", ".join(names)
 
 
-def gate(spec_dir: Path = SPEC_DIR, reuse: bool = True, log: Callable[[str], object] = print) -> Results | None:
+def gate(
+    spec_dir: Path = SPEC_DIR, reuse: bool = True, log: Callable[[str], object] = print, device: str | None = None,
+    dtype: str | None = None,
+) -> Results | None:  # fmt: skip
     """Run the spec suite (or reuse a green result for identical sources); raise unless every
-    claim passed, claims marked for absent hardware excepted (those are logged by name)."""
-    fingerprint = source_fingerprint(spec_dir)
+    claim passed, claims marked for absent hardware excepted (those are logged by name).
+
+    `device` and `dtype` (those of the run gated, e.g. "cuda:0" and "bfloat16") run the
+    device-sensitive claims there too; a green result is reused only for the same ones."""
+    target = f"{device} in {dtype or 'its default dtype'}" if device else None
+    fingerprint = source_fingerprint(spec_dir) + (f"@{device}/{dtype}" if device else "")
     cache = _gate_cache()
     if reuse and cache.exists():
         try:
@@ -179,8 +186,9 @@ def gate(spec_dir: Path = SPEC_DIR, reuse: bool = True, log: Callable[[str], obj
             return None
     sections = collect(spec_dir)
     n_claims = sum(len(s.claims) for s in sections)
-    log(f"spec gate: running {n_claims} claims in {len(sections)} spec files ...")
-    results = run(spec_dir)
+    log(f"spec gate: running {n_claims} claims in {len(sections)} spec files" + (f", also on {target}" if target else "")
+        + " ...")  # fmt: skip
+    results = run(spec_dir, device=device, dtype=dtype) if device else run(spec_dir)
     texts = {(s.module, c.test): c.text for s in sections for c in s.claims}
 
     def named(key: tuple[str, str]) -> str:

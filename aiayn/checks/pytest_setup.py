@@ -12,10 +12,22 @@ the same way wherever it is found:
 Hardware markers: a claim that can only be checked on hardware this machine may
 lack carries a marker from HARDWARE (`@pytest.mark.needs_cuda`). Where that hardware
 is absent the claim is skipped with a reason starting with HARDWARE_SKIP, and the
-spec gate lets it pass while naming it; any other skip makes the gate refuse.
+spec gate lets it pass while naming it; any other skip makes the gate refuse. Tests
+outside spec/ (whose conftest does not apply the markers) use `skip_unless(marker)`.
+
+The gated device: the claims that a kernel or a lower precision can break (Eq. 1 fused
+against written out, masks with fully masked rows, cached against uncached decoding,
+the loss) take a `SpecTarget` (device, dtype) as a parameter, from `spec_targets()`:
+always the CPU in float32, and also the device and dtype named by AIAYN_SPEC_DEVICE and
+AIAYN_SPEC_DTYPE ("float32" or "bfloat16", the autocast dtype of training), which the
+spec gate sets to those of the run it gates. A named device that is absent fails the
+claims (it is never skipped): the gate was asked to vouch for hardware it cannot see.
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -62,3 +74,64 @@ def skip_without_hardware(item: pytest.Item) -> None:
     for marker, what in HARDWARE.items():
         if item.get_closest_marker(marker) is not None and not hardware_present(marker):
             pytest.skip(f"{HARDWARE_SKIP}{marker} ({what} not available here)")
+
+
+def skip_unless(marker: str) -> pytest.MarkDecorator:
+    """For tests outside spec/: skip where the marker's hardware is absent, with the reason the gate knows."""
+    return pytest.mark.skipif(not hardware_present(marker), reason=f"{HARDWARE_SKIP}{marker} ({HARDWARE[marker]} not "
+                              f"available here)")  # fmt: skip
+
+
+DEVICE_ENV, DTYPE_ENV = "AIAYN_SPEC_DEVICE", "AIAYN_SPEC_DTYPE"
+DTYPES = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class SpecTarget:
+    """Where a device-sensitive claim runs: a torch device, and the compute dtype (bfloat16
+    means float32 weights under autocast, as training runs on CUDA)."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __str__(self) -> str:
+        return f"{self.device}-{self.dtype}"
+
+    @property
+    def torch_device(self):  # noqa: ANN201  (torch is imported late, see configure)
+        """The device, after checking that it is present (a named device that is absent fails the claim)."""
+        import torch
+
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, ValueError) as err:
+            pytest.fail(f"{DEVICE_ENV}={self.device!r} is not a torch device ({err})")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            pytest.fail(f"{DEVICE_ENV}={self.device!r}, but this machine has no CUDA device")
+        return device
+
+    @property
+    def torch_dtype(self):  # noqa: ANN201
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Autocast to the target dtype on its device (nothing for float32)."""
+        import torch
+
+        with torch.autocast(self.torch_device.type, dtype=self.torch_dtype, enabled=self.dtype != "float32"):
+            yield
+
+
+def spec_targets() -> tuple[SpecTarget, ...]:
+    """The CPU in float32, and the target named by AIAYN_SPEC_DEVICE / AIAYN_SPEC_DTYPE if any."""
+    device = os.environ.get(DEVICE_ENV, "").strip()
+    dtype = os.environ.get(DTYPE_ENV, "").strip() or ("bfloat16" if device.startswith("cuda") else "float32")
+    if dtype not in DTYPES:
+        raise pytest.UsageError(f"{DTYPE_ENV}={dtype!r}: choose one of {', '.join(DTYPES)}")
+    targets = [SpecTarget()]
+    if device and SpecTarget(device, dtype) not in targets:
+        targets.append(SpecTarget(device, dtype))
+    return tuple(targets)

@@ -8,6 +8,10 @@ wheel run the same claims the same way. Outcomes are read from its JUnit XML rep
 A claim is PASSED, FAILED, SKIPPED, or ABSENT: skipped because it carries a hardware
 marker (`@pytest.mark.needs_cuda`, see `aiayn.checks.pytest_setup`) and that hardware is
 absent here. A parametrised claim takes the worst outcome of its cases.
+
+`run(device=..., dtype=...)` also runs the device-sensitive claims on that device in that
+dtype (AIAYN_SPEC_DEVICE / AIAYN_SPEC_DTYPE in the subprocess, see `spec_targets`); without
+them only the CPU is checked, whatever the caller's environment says.
 """
 
 import os
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiayn.checks.claims import IN_CHECKOUT, REPO_ROOT, SPEC_DIR, SPEC_PATTERNS, Claim, Section
-from aiayn.checks.pytest_setup import HARDWARE_SKIP, PROFILE
+from aiayn.checks.pytest_setup import DEVICE_ENV, DTYPE_ENV, HARDWARE_SKIP, PROFILE
 
 SHAPE_CHECKS = ("-p", "aiayn.checks.shapecheck", "--aiayn-shape-checks=full")  # the gate checks every call in full
 PASSED, FAILED, SKIPPED, ABSENT, NOT_RUN = "passed", "failed", "skipped", "absent hardware", "not run"
@@ -78,8 +82,12 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
 _PRECEDENCE = (PASSED, ABSENT, SKIPPED, FAILED)  # a claim is as bad as its worst case (parametrisations)
 
 
-def run(spec_dir: Path = SPEC_DIR, extra_args: tuple[str, ...] = (), quiet: bool = True) -> Results:
-    """Run the spec suite in a fresh interpreter (shape checks on) and record outcomes.
+def run(
+    spec_dir: Path = SPEC_DIR, extra_args: tuple[str, ...] = (), quiet: bool = True, device: str | None = None,
+    dtype: str | None = None,
+) -> Results:  # fmt: skip
+    """Run the spec suite in a fresh interpreter (shape checks on) and record outcomes; with
+    `device` (and `dtype`), the device-sensitive claims also run there.
 
     pytest runs in an empty temporary folder with spec_dir as its root, so that only
     spec_dir's conftest.py applies, and PYTEST_ADDOPTS cannot change what runs.
@@ -91,8 +99,11 @@ def run(spec_dir: Path = SPEC_DIR, extra_args: tuple[str, ...] = (), quiet: bool
             sys.executable, "-m", "pytest", str(spec_dir), *pytest_options(extra_args),
             f"--rootdir={spec_dir}", f"--confcutdir={spec_dir}", f"--junitxml={xml_path}",
         ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+        dropped = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", DEVICE_ENV, DTYPE_ENV)
+        env = {k: v for k, v in os.environ.items() if k not in dropped}
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HYPOTHESIS_PROFILE=PROFILE)
+        env.update({DEVICE_ENV: device} if device else {})
+        env.update({DTYPE_ENV: dtype} if device and dtype else {})
         if IN_CHECKOUT:  # the subprocess imports this very aiayn, installed or not
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         proc = subprocess.run(

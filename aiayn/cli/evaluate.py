@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from aiayn.cli.errors import USER_ERRORS, fail
+from aiayn.cli.translate import add_inference_flags, inference_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--beam-size", type=int, default=BEAM_SIZE, help="translation: beam size (1 = greedy)")
     p.add_argument("--alpha", type=float, default=ALPHA, help="translation: length penalty")
     p.add_argument("--limit", type=int, default=None, help="only the first N sentences (translation, lambada)")
+    add_inference_flags(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None and args.task is not None:
         return fail("evaluate", "give --text FILE or --task lambada, not both")
     try:
-        trained = load_run(args.model)
+        device = inference_device(args)
+    except ValueError as err:
+        return fail("evaluate", err)
+    try:
+        trained = load_run(args.model, device)
         task = get_task(trained.spec)
         if (args.text is not None or args.task is not None) and not isinstance(trained.model, DecoderOnlyLM):
             return fail("evaluate", f"--text and --task score language models; {args.model} is a "
@@ -63,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.task == "lambada":
             record = task.evaluate_lambada(trained, print, path=args.data_path, limit=args.limit)
         else:
-            options = {"beam_size": args.beam_size, "alpha": args.alpha, "limit": args.limit}
+            options = {"beam_size": args.beam_size, "alpha": args.alpha, "limit": args.limit,
+                       "batch_size": args.batch_size, "max_tokens": args.max_tokens}  # fmt: skip
             record = task.evaluate(trained, args.split, print, **options)
     except USER_ERRORS as err:
         return fail("evaluate", err)

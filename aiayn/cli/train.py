@@ -172,17 +172,19 @@ def _resume_spec(args: argparse.Namespace):  # noqa: ANN202
     return spec
 
 
-def _gate_on_every_rank(skip: bool) -> str | None:
-    """Run the spec gate on rank 0; every process learns the verdict (None = green)."""
+def _gate_on_every_rank(skip: bool, bf16: bool) -> str | None:
+    """Run the spec gate on rank 0, on the device the run trains on (and in its dtype);
+    every process learns the verdict (None = green)."""
     from aiayn.training.distributed import broadcast_object, init_distributed
 
-    rank, _, _ = init_distributed()
+    rank, _, device = init_distributed()
     verdict = None
     if rank == 0 and not skip:
         from aiayn.checks.checklist import SpecFileError, SpecGateError, gate
 
+        on_device = {} if device.type == "cpu" else {"device": str(device), "dtype": "bfloat16" if bf16 else "float32"}
         try:
-            gate()
+            gate(**on_device)
         except (SpecGateError, SpecFileError, RuntimeError) as err:
             verdict = str(err)
     return broadcast_object(verdict)  # type: ignore[return-value]
@@ -196,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     except (UsageError, *USER_ERRORS) as err:
         return fail("train", err)
     run_dir = args.resume if args.resume is not None else (args.run_dir or Path("runs") / _default_name(spec))
-    verdict = _gate_on_every_rank(args.no_spec_gate)
+    verdict = _gate_on_every_rank(args.no_spec_gate, spec.train.bf16)
     if verdict is not None:
         print(f"aiayn train: {verdict}", file=sys.stderr)
         return 3

@@ -7,6 +7,8 @@
     files           `DataError`, and reading local files with errors naming the file and line
     hub             one way to read a Hugging Face data set split, with one-line errors offline
     tokenizer       byte-level BPE (the shared vocabulary of §5.1)
+    binarized       tokenized splits as memory-mapped token files with an offsets index,
+                    built once per data and tokenizer, shared by every process
     characters      a character tokenizer, for comparison with character-level models
     shakespeare     the Shakespeare corpus, split by whole works
     plays           a play read as speeches (speaker, lines)

@@ -12,9 +12,10 @@ Every source yields `PromptResponse(prompt, response, kind)`:
                    the line that follows
   A held-out work's characters, title and lines are never answers in training, so
   each question lists `n_choices` candidate answers (3 by default; 0 asks it open):
-  the right one and others of the same kind (other main speakers of the play, other
-  play titles, held-out ones included, other lines of the work), in a seeded random
-  order. A model scores only by answering with one of them, copied exactly; picking
+  the right one and others of the same kind (other main speakers of the play, titles
+  of other plays of the same split, other lines of the work), in a seeded random order.
+  Wrong titles come from the same split because a held-out title offered as a wrong
+  answer in training would teach the model that held-out titles are never right. A model scores only by answering with one of them, copied exactly; picking
   at random scores 1 / n_choices.
   The split is by whole works, the language model's (`aiayn.data.shakespeare.HELD_OUT`):
   validation and test items come only from works the pre-trained model never read.
@@ -134,7 +135,9 @@ def corpus_instructions(
             out.extend(_next_line_items([read_poem(work, path)], per_work, others, rng["next_line"]))
             continue
         speeches = read_play(work, path)
-        other_titles = [names[p] for p in plays if p != work]
+        # the other titles come from the same split: were held-out titles offered as wrong
+        # answers in training, a model would learn that they are never right
+        other_titles = [names[p] for p in plays if p != work and split_of(p) == split]
         out.extend(_speaker_items(speeches, per_work, others, rng["speaker"]))
         out.extend(_title_items([line for s in speeches for line in s.lines], names[work], other_titles, per_work,
                                 others, rng["title"]))  # fmt: skip

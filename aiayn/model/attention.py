@@ -10,7 +10,9 @@ average of the value rows.
 Two forms, proven equal by spec/sec3_2_1_scaled_dot_product_attention.py:
 - `scaled_dot_product_attention` / `attention_weights`: the formula written out, so
   the weights can be inspected (attention maps).
-- `fused_attention`: torch's fused kernel, which the model uses.
+- `fused_attention`: torch's fused kernel, which the model uses (in bf16 or fp16 on a
+  CPU, torch's plain kernel: there the fused one runs about 8x slower, measured with
+  the backward pass at the tiny model's sizes).
 
 Masks are boolean with True meaning "may attend" (see `aiayn.model.masks`). A masked
 score is set to -inf before the softmax, so its weight is exactly 0.
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 def attention_weights(
@@ -64,4 +67,7 @@ def fused_attention(
 
     `dropout_p` is 0 in the paper's model; it exists for named departures only.
     """
+    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=dropout_p)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=dropout_p)

@@ -10,9 +10,16 @@ W^O, (h d_v) x d_model. With d_k = d_v = d_model / h the cost equals one
 full-width head. Each projection carries a bias (the paper's parameter counts in
 Table 3 include them).
 
-`KVCache` keeps the keys and values of positions already decoded, so incremental
-decoding projects only the newest position (the paper decodes this way but does
-not spell it out; spec/sec3_2_3_incremental_decoding.py shows it changes no logits).
+With a `KVCache` (aiayn/model/kv_cache.py; `KVCache` and `Cache` are importable from
+here too) the keys and values of positions already decoded are kept, so incremental
+decoding projects only the newest position.
+
+Speed without new parameters: when queries, keys and values come from one tensor
+(self-attention) and enough rows arrive at once (training, a prompt), the three
+projections run as one product with W^Q, W^K, W^V concatenated at call time; the
+parameters stay `w_q`, `w_k`, `w_v`. With few rows (a decoding step) the
+concatenation would cost more than it saves, and a projection with a hook on it
+(a trace, a probe) is always called as its own module.
 
 Attention maps: the fused kernel never forms the weights. While a module is watched
 (`watching_weights`, used by `aiayn.inspect.attention_maps.capture_attention`), its
@@ -22,62 +29,19 @@ a capture nothing is watched and nothing is stored on the module.
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
-from jaxtyping import Bool, Float, Int
+import torch.nn.functional as F
+from jaxtyping import Bool, Float
 from torch import Tensor, nn
 
 from aiayn.model.attention import attention_weights, fused_attention
+from aiayn.model.kv_cache import Cache, KVCache
+
+__all__ = ["Cache", "KVCache", "MultiHeadAttention", "watching_weights"]
 
 
-@dataclass
-class KVCache:
-    """Projected keys and values (batch, h, n_cached, d_k / d_v) of one attention layer.
-
-    static=False (self-attention): each call appends the new positions.
-    static=True (encoder-decoder attention): filled once from the encoder output,
-    then reused as it is.
-    """
-
-    k: Tensor | None = None
-    v: Tensor | None = None
-    static: bool = False
-
-    def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[-2]
-
-    def reorder(self, index: Int[Tensor, " new_batch"]) -> None:
-        """Keep batch rows `index` (in that order): how beam search follows its survivors."""
-        if self.k is not None and self.v is not None:
-            self.k = self.k.index_select(0, index)
-            self.v = self.v.index_select(0, index)
-
-
-@dataclass
-class Cache:
-    """The key/value caches of a whole model, one per attention layer.
-
-    Self-attention caches grow with each decoded position; encoder-decoder caches
-    (empty for models without an encoder) are filled once from the encoder output.
-    """
-
-    self_attn: tuple[KVCache, ...]
-    cross_attn: tuple[KVCache, ...] = ()
-
-    @classmethod
-    def empty(cls, n_layers: int, cross_attention: bool = False) -> "Cache":
-        cross = tuple(KVCache(static=True) for _ in range(n_layers)) if cross_attention else ()
-        return cls(tuple(KVCache() for _ in range(n_layers)), cross)
-
-    def __len__(self) -> int:
-        """Number of positions already decoded."""
-        return len(self.self_attn[0]) if self.self_attn else 0
-
-    def reorder(self, index: Int[Tensor, " new_batch"]) -> None:
-        """Keep batch rows `index` in every layer's cache (see `KVCache.reorder`)."""
-        for cache in (*self.self_attn, *self.cross_attn):
-            cache.reorder(index)
+FUSE_MIN_ROWS = 128  # batch x n_q from which self-attention projects Q, K, V in one product
 
 
 class MultiHeadAttention(nn.Module):
@@ -105,19 +69,16 @@ class MultiHeadAttention(nn.Module):
         With a cache, `attend` covers the cached positions too (n_all = n_cached + n_kv,
         or n_cached for a filled static cache).
         """
-        batch, n_q, n_kv = x_q.shape[0], x_q.shape[1], x_kv.shape[1]
-        # (batch, n, h * d) -> (batch, h, n, d): one slice of columns per head
-        q = self.w_q(x_q).view(batch, n_q, self.h, self.d_k).transpose(1, 2)  # Q W_i^Q
-        if cache is not None and cache.static and cache.k is not None and cache.v is not None:
-            k, v = cache.k, cache.v
+        batch, n_q = x_q.shape[0], x_q.shape[1]
+        filled = cache is not None and cache.static and len(cache) > 0  # encoder-decoder keys projected already
+        if x_kv is x_q and not (cache is not None and cache.static) and self._fuse(batch * n_q):
+            q, k, v = self._qkv(x_q)
         else:
-            k = self.w_k(x_kv).view(batch, n_kv, self.h, self.d_k).transpose(1, 2)  # K W_i^K
-            v = self.w_v(x_kv).view(batch, n_kv, self.h, self.d_v).transpose(1, 2)  # V W_i^V
-            if cache is not None:
-                if not cache.static and cache.k is not None and cache.v is not None:
-                    k = torch.cat([cache.k, k], dim=-2)
-                    v = torch.cat([cache.v, v], dim=-2)
-                cache.k, cache.v = k, v
+            q = self._heads(self.w_q(x_q), self.d_k)  # Q W_i^Q
+            k = None if filled else self._heads(self.w_k(x_kv), self.d_k)  # K W_i^K
+            v = None if filled else self._heads(self.w_v(x_kv), self.d_v)  # V W_i^V
+        if cache is not None:
+            k, v = (cache.k, cache.v) if filled else cache.add(k, v)
         watchers = _WATCHERS.get(self, ()) if _WATCHERS else ()
         if watchers:  # the written-out path, whose weights can be handed over
             weights = attention_weights(q, k, attend)  # softmax(Q K^T / sqrt(d_k)): batch h n_q n_all
@@ -128,6 +89,26 @@ class MultiHeadAttention(nn.Module):
             heads = fused_attention(q, k, v, attend)
         concat = heads.transpose(1, 2).reshape(batch, n_q, self.h * self.d_v)  # Concat(head_1..head_h)
         return self.w_o(concat)  # ... W^O
+
+    def _heads(self, x: Float[Tensor, "batch n h_d"], d: int) -> Float[Tensor, "batch {self.h} n d"]:
+        """(batch, n, h * d) -> (batch, h, n, d): one slice of columns per head."""
+        return x.view(x.shape[0], x.shape[1], self.h, d).transpose(1, 2)
+
+    def _fuse(self, rows: int) -> bool:
+        """One product for Q, K and V: with enough rows, and no hook on a projection to honour."""
+        if rows < FUSE_MIN_ROWS:
+            return False
+        return not any(m._forward_hooks or m._forward_pre_hooks for m in (self.w_q, self.w_k, self.w_v))
+
+    def _qkv(
+        self, x: Float[Tensor, "batch n {self.d_model}"]
+    ) -> tuple[Float[Tensor, "batch {self.h} n {self.d_k}"], Float[Tensor, "batch {self.h} n {self.d_k}"],
+               Float[Tensor, "batch {self.h} n {self.d_v}"]]:  # fmt: skip
+        """x W^Q, x W^K, x W^V by one product with the three matrices side by side."""
+        weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])
+        bias = torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
+        q, k, v = F.linear(x, weight, bias).split([self.h * self.d_k, self.h * self.d_k, self.h * self.d_v], dim=-1)
+        return self._heads(q, self.d_k), self._heads(k, self.d_k), self._heads(v, self.d_v)
 
 
 WeightWatcher = Callable[[Float[Tensor, "batch h n_q n_all"]], None]

@@ -6,9 +6,14 @@ training, either side), and per data set: the number task's sizes (`n_train`,
 `n_validation`, `n_test`, `max_number`, `max_items`, `seed`), WMT's `path` and
 `limit_SPLIT`, the local files' `data_dir`.
 
+Training data: the pairs are tokenized once per data set and vocabulary into a
+memory-mapped binarized copy that every later run and every process reads
+(`aiayn.tasks.translation_data`, `aiayn.data.binarized`).
+
 Evaluation is beam search (beam 4, alpha 0.6, input length + 50; `aiayn.decoding.search`)
-scored by sacreBLEU with its signature, chrF and exact match; for WMT EN-DE also the
-paper's tokenized, compound-split BLEU, labelled as such.
+on the run's device, sentences sorted by length into batches (`translate_lines`), scored
+by sacreBLEU with its signature, chrF and exact match; for WMT EN-DE also the paper's
+tokenized, compound-split BLEU, labelled as such.
 """
 
 import json
@@ -17,10 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from aiayn.data.numbers import TOKENIZER_PAIRS, number_pairs
+from aiayn.data.numbers import number_pairs
 from aiayn.data.pairs import Pair
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.decoding.search import ALPHA, BEAM_SIZE, MAX_EXTRA, beam_search, greedy_decode
@@ -28,10 +32,9 @@ from aiayn.model.config import TransformerConfig, preset
 from aiayn.model.transformer import Transformer
 from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
 from aiayn.model.inputs import pad_rows
-from aiayn.training.batching import PairBatches, encode_pairs
 from aiayn.training.checkpoint import atomic_write_text
-from aiayn.training.distributed import barrier, world
 from aiayn.training.loss import label_smoothed_loss
+from aiayn.training.pair_batches import PairBatches
 from aiayn.training.trainer import TrainSettings
 
 # The built-in task's recipe: the tiny preset, Eq. 3 at half scale (the full rate peaks
@@ -87,25 +90,10 @@ class TranslationTask:
         return load_data_dir(Path(o["data_dir"]), split, self.direction)
 
     def prepare(self, run_dir: Path, log: Log) -> tuple[BpeTokenizer, PairBatches]:
-        """Training pairs and the shared BPE vocabulary (trained once, then read back on resume)."""
-        t0 = time.perf_counter()
-        train_pairs = self.pairs("train")
-        tok_path = run_dir / "tokenizer.json"
-        if world()[0] == 0 and not tok_path.exists():
-            # the number task's first 20,000 pairs already hold every piece; for real data a million is plenty
-            default = TOKENIZER_PAIRS if self.spec.task == "numbers" else 1_000_000
-            max_pairs = int(self.options.get("tokenizer_pairs", default))
-            BpeTokenizer.train_on_pairs(train_pairs, int(self.options["bpe_vocab"]), max_pairs=max_pairs).save(tok_path)
-        barrier()
-        tokenizer = BpeTokenizer.load(tok_path)
-        max_len = int(self.options["max_len"])
-        examples, dropped = encode_pairs(train_pairs, tokenizer, max_len)
-        log(f"data: {len(examples)} training pairs ({dropped} longer than {max_len} tokens dropped), "
-            f"shared BPE vocabulary {tokenizer.vocab_size}, {time.perf_counter() - t0:.1f} s")  # fmt: skip
-        s = self.spec.train
-        source = PairBatches(examples, s.max_src_tokens, s.max_tgt_tokens, s.seed, 0, tokenizer.bos_id,
-                             tokenizer.eos_id)  # fmt: skip
-        return tokenizer, source
+        """The shared BPE vocabulary and the binarized training pairs (`aiayn.tasks.translation_data`)."""
+        from aiayn.tasks.translation_data import prepare
+
+        return prepare(self, Path(run_dir), log)
 
     def load_tokenizer(self, run_dir: Path) -> BpeTokenizer:
         return BpeTokenizer.load(Path(run_dir) / "tokenizer.json")
@@ -126,13 +114,15 @@ class TranslationTask:
         return loss
 
     def evaluate(self, run: Run, split: str, log: Log, beam_size: int = BEAM_SIZE, alpha: float = ALPHA,
-                 limit: int | None = None, write: bool = True) -> dict[str, Any]:  # fmt: skip
-        """Translate a split and score it (sacreBLEU, chrF, exact match)."""
+                 limit: int | None = None, write: bool = True, batch_size: int = 64,
+                 max_tokens: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """Translate a split on the run's device and score it (sacreBLEU, chrF, exact match)."""
         from aiayn.evaluation.translation import evaluate_translations
 
         pairs = self.pairs(split)[:limit]
         t0 = time.perf_counter()
-        hyps = translate_lines(run.model, run.tokenizer, [p.src for p in pairs], beam_size=beam_size, alpha=alpha)
+        hyps = translate_lines(run.model, run.tokenizer, [p.src for p in pairs], beam_size=beam_size, alpha=alpha,
+                               batch_size=batch_size, max_tokens=max_tokens)  # fmt: skip
         scores = evaluate_translations(hyps, [p.tgt for p in pairs])
         if self.spec.task == "wmt14" and self.direction == "en-de":
             from aiayn.evaluation.translation import tokenized_compound_split_bleu
@@ -153,6 +143,21 @@ class TranslationTask:
         return record
 
 
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices of the non-empty entries, sorted by length and cut into batches of at most
+    `batch_size` entries and (when given) `max_tokens` padded tokens: size x longest. A
+    single entry longer than max_tokens gets a batch of its own."""
+    order = sorted((i for i, n in enumerate(lengths) if n), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        last = batches[-1] if batches else None
+        if last is None or len(last) == batch_size or (max_tokens and (len(last) + 1) * lengths[i] > max_tokens):
+            batches.append([i])
+        else:
+            last.append(i)
+    return batches
+
+
 def translate_lines(
     model: Transformer,
     tokenizer: BpeTokenizer,
@@ -161,20 +166,23 @@ def translate_lines(
     alpha: float = ALPHA,
     max_extra: int = MAX_EXTRA,
     batch_size: int = 64,
+    max_tokens: int | None = None,
 ) -> list[str]:
-    """Translate sentences with beam search (§6.1); empty lines stay empty.
+    """Translate sentences with beam search (§6.1) on the model's device; empty lines stay empty.
 
-    Sentences are sorted by length into batches for speed and returned in input order.
-    With learned positions (Table 3 row E), input is cut to leave room for max_extra
-    output positions within max_len; sinusoidal positions have no limit."""
+    Sentences are sorted by length into batches of at most `batch_size` sentences and
+    `max_tokens` padded source tokens (each sentence is searched with `beam_size`
+    hypotheses, so the decoder holds beam_size times as many rows), and returned in
+    input order. With learned positions (Table 3 row E), input is cut to leave room for
+    max_extra output positions within max_len; sinusoidal positions have no limit."""
+    if batch_size < 1 or (max_tokens is not None and max_tokens < 1):
+        raise ValueError(f"translate_lines: batch_size and max_tokens must be positive, got {batch_size}, {max_tokens}")
     device = next(model.parameters()).device
-    encoded = [tokenizer.encode(line.strip()) + [tokenizer.eos_id] if line.strip() else [] for line in lines]
     limit = model.cfg.max_len - max_extra - 1 if model.cfg.positions == "learned" else None
-    order = sorted((i for i, ids in enumerate(encoded) if ids), key=lambda i: len(encoded[i]))
+    encoded = [(tokenizer.encode(line.strip()) + [tokenizer.eos_id])[:limit] if line.strip() else [] for line in lines]
     out = [""] * len(lines)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        src = pad_rows([encoded[i][:limit] if limit else encoded[i] for i in idx], model.cfg.pad_id).to(device)
+    for idx in length_sorted_batches([len(ids) for ids in encoded], batch_size, max_tokens):
+        src = pad_rows([encoded[i] for i in idx], model.cfg.pad_id).to(device, non_blocking=True)
         if beam_size == 1:
             hyps = greedy_decode(model, src, tokenizer.bos_id, tokenizer.eos_id, max_extra=max_extra)
         else:
@@ -183,5 +191,3 @@ def translate_lines(
         for i, ids in zip(idx, hyps):
             out[i] = tokenizer.decode(ids)
     return out
-
-

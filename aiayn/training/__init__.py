@@ -2,6 +2,8 @@
 
     batching      §5.1  length-grouped batches under a token budget; `BatchSource`, the
                         trainer's view of any task's data
+    pair_batches  §5.1  the `BatchSource` of binarized sentence pairs, collated by numpy gathers
+    loader              collating the next step's batches in the background
     blocks        §5.1  contiguous token blocks for language modelling
     budget        §5.1  tokens per optimiser step on any number of processes
     schedule      §5.3  Adam's settings and the Eq. 3 learning rate

@@ -7,30 +7,33 @@ and 25,000 target tokens. Here:
   is stored bare, and `collate` builds the decoder input [<s>] + tgt and the output
   tgt + [</s>] from it. An example whose source (with </s>) or target (with <s> or </s>,
   so len(tgt) + 1) is longer than `max_len` is dropped, not truncated, and counted.
-- `token_batches` sorts examples by (source length, target length), breaking ties at
-  random per (seed, epoch) so batches differ between epochs, cuts the sorted run into
-  batches greedily so that the padded size stays within both budgets,
+- `length_batches` works from lengths alone (numpy, no Python object per item): it
+  sorts items by (source length, target length), breaking ties at random per (seed,
+  epoch) so batches differ between epochs, cuts the sorted run into batches greedily so
+  that the padded size stays within both budgets,
 
       batch_size * max(len(src)) <= max_src_tokens
       batch_size * max(len(tgt) + 1) <= max_tgt_tokens,
 
-  and shuffles the order of the batches by (seed, epoch). An example that alone breaks a
-  budget gets a batch of its own (it cannot be split); every example is in exactly one
-  batch per epoch.
+  and shuffles the order of the batches by (seed, epoch). An item that alone breaks a
+  budget gets a batch of its own (it cannot be split); every item is in exactly one
+  batch per epoch. `token_batches` is the same for a list of `Example`s.
 - `collate` pads a batch into tensors; `shard` deals batches to data-parallel ranks;
   `group_for_accumulation` groups consecutive batches into one optimiser step.
 
-What the trainer sees of any task is a `BatchSource`: each epoch's batches as tuples of
-item ids (the same on every process, fixed by the seed and the epoch number, so runs
+What the trainer sees of any task is a `BatchSource`: each epoch's batches as sequences
+of item ids (the same on every process, fixed by the seed and the epoch number, so runs
 resume exactly and data parallelism changes nothing), and a `collate` that turns one
-such tuple into a `TrainingBatch`. `PairBatches` is the source for sentence pairs.
+of them into a `TrainingBatch`. `aiayn.training.pair_batches.PairBatches` is the source
+for binarized sentence pairs.
 """
 
-import random
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
+import numpy as np
 import torch
 from jaxtyping import Int
 from torch import Tensor
@@ -119,8 +122,94 @@ def encode_pairs(
     return tuple(examples), dropped
 
 
-def _rng(seed: int, epoch: int) -> random.Random:
-    return random.Random(f"token_batches:{seed}:{epoch}")
+def _rng(seed: int, epoch: int) -> np.random.Generator:
+    digest = hashlib.blake2b(f"length_batches:{seed}:{epoch}".encode(), digest_size=16).digest()
+    return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
+class EpochBatches:
+    """One epoch's batches as arrays: batch k holds the item ids
+    `order[bounds[j] : bounds[j + 1]]` with j = batch_order[k]. Indexing gives a numpy
+    array of ids (a slice gives a tuple of them), so no per-item Python object exists."""
+
+    def __init__(self, order: np.ndarray, bounds: np.ndarray, batch_order: np.ndarray) -> None:
+        self.order, self.bounds, self.batch_order = order, bounds, batch_order
+
+    def __len__(self) -> int:
+        return len(self.batch_order)
+
+    def __getitem__(self, k: int | slice) -> np.ndarray | tuple[np.ndarray, ...]:
+        if isinstance(k, slice):
+            return tuple(self[i] for i in range(*k.indices(len(self))))
+        j = int(self.batch_order[k])
+        return self.order[self.bounds[j] : self.bounds[j + 1]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    def as_tuples(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(batch.tolist()) for batch in self)
+
+
+def _cut(src: np.ndarray, tgt: np.ndarray, max_src_tokens: int, max_tgt_tokens: int) -> np.ndarray:
+    """Batch boundaries of a sorted run: greedy, each batch as long as both budgets allow.
+
+    `src` is non-decreasing, so a batch's longest source is its last; its longest target is
+    a running maximum. Padded size k * longest grows with k, so within a window the sizes
+    that fit form a prefix: the first one that does not is the cut (size 1 if even the
+    first example alone breaks a budget). Windows grow until they hold the cut."""
+    n, bounds, a, window = len(src), [0], 0, 64
+    while a < n:
+        while True:
+            b = min(n, a + window)
+            k = np.arange(1, b - a + 1, dtype=np.int64)
+            fits = (k * src[a:b] <= max_src_tokens) & (k * np.maximum.accumulate(tgt[a:b]) <= max_tgt_tokens)
+            if not fits.all():
+                size = max(int(np.argmin(fits)), 1)
+                break
+            if b == n:
+                size = b - a
+                break
+            window *= 4
+        a += size
+        bounds.append(a)
+        window = max(64, 2 * size)
+    return np.asarray(bounds, dtype=np.int64)
+
+
+def length_batches(
+    src_len: np.ndarray,
+    tgt_len: np.ndarray,
+    max_src_tokens: int,
+    max_tgt_tokens: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    epoch: int = 0,
+    ids: np.ndarray | None = None,
+) -> EpochBatches:
+    """Length-sorted batches within the token budgets, from lengths alone (vectorised).
+
+    src_len[i], tgt_len[i]: the padded sizes item i counts for (a pair's source with
+    </s>, its target + 1); ids[i] its item id (default i). See the module docstring."""
+    for name, value in (("max_src_tokens", max_src_tokens), ("max_tgt_tokens", max_tgt_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"length_batches: {name} must be a positive integer, got {value!r}")
+    src_len, tgt_len = np.asarray(src_len, dtype=np.int64), np.asarray(tgt_len, dtype=np.int64)
+    if src_len.shape != tgt_len.shape or src_len.ndim != 1:
+        raise ValueError(f"length_batches: lengths of shapes {src_len.shape} and {tgt_len.shape}; expected two equal 1-D")
+    rng = _rng(seed, epoch)
+    n = len(src_len)
+    order = rng.permutation(n) if shuffle else np.arange(n)  # ties broken at random per (seed, epoch)
+    if max(int(src_len.max(initial=0)), int(tgt_len.max(initial=0))) < 1 << 16:
+        for key in (tgt_len, src_len):  # two stable passes: by target, then by source (radix sorts of uint16)
+            order = order[np.argsort(key[order].astype(np.uint16), kind="stable")]
+    else:
+        order = order[np.argsort(src_len[order] * (int(tgt_len.max()) + 1) + tgt_len[order], kind="stable")]
+    order = order.astype(np.int32) if n < 1 << 31 else order
+    bounds = _cut(src_len[order], tgt_len[order], max_src_tokens, max_tgt_tokens)
+    n_batches = len(bounds) - 1
+    batch_order = rng.permutation(n_batches) if shuffle else np.arange(n_batches)
+    return EpochBatches(order if ids is None else np.asarray(ids)[order], bounds, batch_order)
 
 
 def token_batches(
@@ -132,29 +221,9 @@ def token_batches(
     epoch: int = 0,
 ) -> tuple[tuple[int, ...], ...]:
     """Indices into `examples`, grouped into length-sorted batches within the token budgets."""
-    for name, value in (("max_src_tokens", max_src_tokens), ("max_tgt_tokens", max_tgt_tokens)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"token_batches: {name} must be a positive integer, got {value!r}")
-    rng = _rng(seed, epoch)
-    ties = [rng.random() for _ in range(len(examples))] if shuffle else [0.0] * len(examples)
-    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].src), len(examples[i].tgt), ties[i]))
-    batches: list[tuple[int, ...]] = []
-    current: list[int] = []
-    n_src = n_tgt = 0  # padded lengths of the current batch
-    for i in order:
-        src_len, tgt_len = len(examples[i].src), len(examples[i].tgt) + 1
-        new_src, new_tgt = max(n_src, src_len), max(n_tgt, tgt_len)
-        size = len(current) + 1
-        if current and (size * new_src > max_src_tokens or size * new_tgt > max_tgt_tokens):
-            batches.append(tuple(current))
-            current, new_src, new_tgt = [], src_len, tgt_len
-        current.append(i)
-        n_src, n_tgt = new_src, new_tgt
-    if current:
-        batches.append(tuple(current))
-    if shuffle:
-        rng.shuffle(batches)
-    return tuple(batches)
+    src = np.fromiter((len(e.src) for e in examples), np.int64, len(examples))
+    tgt = np.fromiter((len(e.tgt) + 1 for e in examples), np.int64, len(examples))
+    return length_batches(src, tgt, max_src_tokens, max_tgt_tokens, shuffle, seed, epoch).as_tuples()
 
 
 def padding_ratio(examples: Sequence[Example], batches: Sequence[Sequence[int]]) -> float:
@@ -176,31 +245,6 @@ def collate(examples: Sequence[Example], pad_id: int, bos_id: int, eos_id: int) 
     tgt_in = pad_rows([(bos_id, *e.tgt) for e in examples], pad_id)
     tgt_out = pad_rows([(*e.tgt, eos_id) for e in examples], pad_id)
     return Batch(src, tgt_in, tgt_out, pad_id)
-
-
-class PairBatches:
-    """`BatchSource` for tokenized sentence pairs: `token_batches` under the two budgets."""
-
-    def __init__(
-        self, examples: Sequence[Example], max_src_tokens: int, max_tgt_tokens: int, seed: int,
-        pad_id: int, bos_id: int, eos_id: int,
-    ) -> None:  # fmt: skip
-        if not examples:
-            raise ValueError("PairBatches: no training examples")
-        self.examples, self.max_src_tokens, self.max_tgt_tokens = tuple(examples), max_src_tokens, max_tgt_tokens
-        self.seed, self.pad_id, self.bos_id, self.eos_id = seed, pad_id, bos_id, eos_id
-        self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
-
-    def epoch(self, epoch: int) -> tuple[tuple[int, ...], ...]:
-        if self._cached is None or self._cached[0] != epoch:
-            batches = token_batches(self.examples, self.max_src_tokens, self.max_tgt_tokens, seed=self.seed, epoch=epoch)
-            self._cached = (epoch, batches)
-        return self._cached[1]
-
-    def collate(self, items: Sequence[int]) -> TrainingBatch:
-        batch = collate([self.examples[i] for i in items], self.pad_id, self.bos_id, self.eos_id)
-        n_tgt = batch.n_tgt_tokens
-        return TrainingBatch((batch.src, batch.tgt_in), batch.tgt_out, n_tgt, batch.n_src_tokens + n_tgt)
 
 
 def shard(batches: Sequence[T], rank: int, world_size: int) -> tuple[T, ...]:

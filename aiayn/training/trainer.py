@@ -19,16 +19,18 @@ tuning) on a CPU or on many GPUs. It knows no task: it takes a model, a `BatchSo
   continues exactly as if never stopped.
 
 Non-finite loss policy: a step whose loss or gradient norm is not finite is
-skipped (no update, the data moves on) and logged; after `max_bad_steps` such
-steps in a row training stops with an error. Checkpoints are written only after
-finite steps, so a good checkpoint is never replaced by a broken one.
+skipped (no update, the data moves on); fused Adam skips it on the device, so the
+step reads nothing back to the host. The metrics of a step (loss, gradient norm,
+whether it was finite, non-finite steps in a row) are read back only on the steps
+that log (`log_every`) or save; there a non-finite run is logged, and a run of
+`max_bad_steps` such steps stops training with an error. Checkpoints are written
+only after finite steps, so a good checkpoint is never replaced by a broken one.
 """
 
 import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from torch import Tensor, nn
 from aiayn.training.batching import BatchSource, TrainingBatch
 from aiayn.training.checkpoint import atomic_write_text, latest_good_checkpoint, load_checkpoint, save_checkpoint
 from aiayn.training.distributed import world
+from aiayn.training.loader import Prefetcher
 from aiayn.training.schedule import make_optimizer
 
 # loss(model output, targets) -> the sum over the counted targets
@@ -177,43 +180,62 @@ class Trainer:
             )
         self.progress = Progress()
         self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.loader = Prefetcher(source.collate)  # background collation of the next step's batches
+        self._bad_run: Tensor | None = None  # non-finite steps in a row, on the device
+        self._worst_run: Tensor | None = None  # the longest such run since metrics were last read
 
     # -- data ---------------------------------------------------------------
 
-    def next_group(self) -> tuple[TrainingBatch, ...]:
-        """The batches of the next optimiser step (all processes' share), advancing the position.
-
-        Every process computes the same list of batches; a step takes the next
-        world_size * accum_steps of them (an epoch's leftover that cannot fill a step
-        is skipped, and the next epoch starts).
-        """
+    def _step_items(self, epoch: int, index: int) -> tuple[tuple[Any, ...], int, int]:
+        """The item ids of the step starting at (epoch, index), all processes' share, and the
+        position after it. Every process computes the same list of batches; a step takes the
+        next world_size * accum_steps of them (an epoch's leftover that cannot fill a step is
+        skipped, and the next epoch starts)."""
         per_step = self.world_size * self.settings.accum_steps
-        batches = self.source.epoch(self.progress.epoch)
-        if self.progress.batch_index + per_step > len(batches):
+        batches = self.source.epoch(epoch)
+        if index + per_step > len(batches):
             if len(batches) < per_step:
                 raise TrainingError(
                     f"an epoch has only {len(batches)} batches but a step needs {per_step} "
                     f"(world size {self.world_size} x accum_steps {self.settings.accum_steps}): lower the token budget"
                 )
-            self.progress.epoch += 1
-            self.progress.batch_index = 0
-            batches = self.source.epoch(self.progress.epoch)
-        chosen = batches[self.progress.batch_index : self.progress.batch_index + per_step]
-        self.progress.batch_index += per_step
-        return tuple(self.source.collate(items) for items in chosen)
+            epoch, index = epoch + 1, 0
+            batches = self.source.epoch(epoch)
+        return tuple(batches[index : index + per_step]), epoch, index + per_step
+
+    def next_group(self) -> tuple[Any, ...]:
+        """The item ids of the next optimiser step's batches (all processes' share), advancing the position."""
+        chosen, self.progress.epoch, self.progress.batch_index = self._step_items(
+            self.progress.epoch, self.progress.batch_index)  # fmt: skip
+        return chosen
+
+    def _own(self, chosen: tuple[Any, ...]) -> tuple[Any, ...]:
+        """This process's share of a step: accum_steps consecutive batches."""
+        first = self.rank * self.settings.accum_steps
+        return chosen[first : first + self.settings.accum_steps]
 
     # -- one step -------------------------------------------------------------
 
     def _autocast(self) -> torch.autocast:
-        enabled = self.device.type == "cuda" and self.settings.bf16
+        """bf16 autocast with `settings.bf16` on CUDA; on a CPU only when `bf16_cpu` asks too (else float32)."""
+        on_cpu = self.device.type == "cpu" and bool(getattr(self.settings, "bf16_cpu", False))
+        enabled = self.settings.bf16 and (self.device.type == "cuda" or on_cpu)
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def train_step(self) -> dict[str, float | int | bool]:
         """One optimiser step; returns the step's metrics."""
         self.ddp.train()
-        group = self.next_group()
-        total_targets = sum(b.n_targets for b in group)  # the same number on every process
-        mine = group[self.rank * self.settings.accum_steps : (self.rank + 1) * self.settings.accum_steps]
+        chosen = self.next_group()
+        counts = getattr(self.source, "counts", None)
+        if counts is None:  # a source that counts only by collating: every process collates the whole step
+            group = tuple(self.source.collate(items) for items in chosen)
+            per_batch, mine = [(b.n_targets, b.n_tokens) for b in group], self._own(group)
+        else:  # counted from the index; each process collates only its own batches, the next step's ahead
+            per_batch = [counts(items) for items in chosen]
+            mine = tuple(self.loader.get(items) for items in self._own(chosen))
+            upcoming, _, _ = self._step_items(self.progress.epoch, self.progress.batch_index)
+            self.loader.ahead(self._own(upcoming))
+        total_targets = sum(n for n, _ in per_batch)  # the same number on every process
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=self.device)
         for i, batch in enumerate(mine):
@@ -232,30 +254,56 @@ class Trainer:
             loss_sum += loss.detach()
         if self.world_size > 1:
             dist.all_reduce(loss_sum)
-        loss_per_token = float(loss_sum) / total_targets
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(
+        grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.settings.clip_norm if self.settings.clip_norm > 0 else float("inf")
-        ))  # fmt: skip
+        )  # a device tensor: nothing is read back here
         lr = self.schedule.get_last_lr()[0]
-        finite = math.isfinite(loss_per_token) and math.isfinite(grad_norm)
-        if finite:
-            self.optimizer.step()
-            self.progress.bad_steps = 0
-        else:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.progress.bad_steps += 1
-            self.log(f"step {self.progress.step + 1}: non-finite loss or gradient; update skipped")
-            if self.progress.bad_steps >= self.settings.max_bad_steps:
-                raise TrainingError(
-                    f"{self.progress.bad_steps} non-finite steps in a row at step {self.progress.step + 1}; "
-                    f"stopping (the last checkpoint is untouched). Lower lr_scale or check the data."
-                )
+        finite = torch.isfinite(loss_sum) & torch.isfinite(grad_norm)
+        self._update_unless_non_finite(finite)
         self.schedule.step()
         self.progress.step += 1
-        n_tokens = sum(b.n_tokens for b in group)
+        n_tokens = sum(n for _, n in per_batch)
         self.progress.tokens_seen += n_tokens
-        return {"step": self.progress.step, "loss": loss_per_token, "lr": lr, "grad_norm": grad_norm,
+        # tensors, read back by `read_metrics` only on the steps that log or save
+        return {"step": self.progress.step, "loss": loss_sum / total_targets, "lr": lr, "grad_norm": grad_norm,
                 "tokens": n_tokens, "finite": finite}  # fmt: skip
+
+    def _update_unless_non_finite(self, finite: Tensor) -> None:
+        """Step the optimiser unless the step's loss or gradient norm is not finite, and count
+        non-finite steps in a row, on the device: fused Adam skips its update itself when told
+        `found_inf` (a device flag), so nothing is read back; other optimisers need the flag read."""
+        if self._bad_run is None:
+            self._bad_run = torch.full((), self.progress.bad_steps, device=self.device)
+            self._worst_run = self._bad_run.clone()
+        if self.optimizer.defaults.get("fused"):
+            self.optimizer.found_inf, self.optimizer.grad_scale = (~finite).float(), None
+            try:
+                self.optimizer.step()
+            finally:
+                del self.optimizer.found_inf, self.optimizer.grad_scale
+        elif bool(finite):
+            self.optimizer.step()
+        self._bad_run = torch.where(finite, torch.zeros_like(self._bad_run), self._bad_run + 1)
+        self._worst_run = torch.maximum(self._worst_run, self._bad_run)
+
+    def read_metrics(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A step's metrics read back to the host (one synchronisation), with the non-finite
+        policy applied to every step since the last read."""
+        assert self._bad_run is not None and self._worst_run is not None
+        values = torch.stack([record["loss"].float(), record["grad_norm"].float(), record["finite"].float(),
+                              self._bad_run.float(), self._worst_run.float()]).tolist()  # fmt: skip
+        loss, grad_norm, finite, bad, worst = values
+        self.progress.bad_steps = int(bad)
+        self._worst_run = self._bad_run.clone()
+        if worst >= self.settings.max_bad_steps:
+            raise TrainingError(
+                f"{int(worst)} non-finite steps in a row by step {self.progress.step}; "
+                f"stopping (the last checkpoint is untouched). Lower lr_scale or check the data."
+            )
+        if worst > 0:
+            self.log(f"step {self.progress.step}: non-finite loss or gradient in {int(worst)} step(s) in a row "
+                     f"since the last report; their updates were skipped")  # fmt: skip
+        return {**record, "loss": loss, "grad_norm": grad_norm, "finite": bool(finite)}
 
     # -- checkpoints -------------------------------------------------------------
 
@@ -285,6 +333,7 @@ class Trainer:
             self._set_aside_checkpoints_after(ckpt)
         if ckpt is None:
             return 0
+        self._bad_run = self._worst_run = None  # counted again from the restored progress
         state = load_checkpoint(ckpt, self.model, self.config, self.tokenizer_fingerprint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -340,7 +389,11 @@ class Trainer:
             while self.progress.step < s.steps:
                 record = self.train_step()
                 window_tokens += record["tokens"]
-                if self.progress.step % s.log_every == 0 or self.progress.step == s.steps:
+                log_now = self.progress.step % s.log_every == 0 or self.progress.step == s.steps
+                save_now = self.progress.step % s.save_every == 0 or self.progress.step == s.steps
+                if log_now or save_now:
+                    record = self.read_metrics(record)  # the only read back to the host in a step
+                if log_now:
                     elapsed = time.perf_counter() - window_start
                     record["tokens_per_s"] = window_tokens / max(elapsed, 1e-9)
                     record["time"] = time.time()
@@ -353,9 +406,10 @@ class Trainer:
                     window_tokens, window_start = 0, time.perf_counter()
                 if bar is not None:
                     bar.update(1)
-                if record["finite"] and (self.progress.step % s.save_every == 0 or self.progress.step == s.steps):
+                if save_now and record["finite"]:
                     self.save()
         finally:
+            self.loader.close()
             if bar is not None:
                 bar.close()
 

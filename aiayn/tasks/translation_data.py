@@ -1,0 +1,171 @@
+"""The translation task's training data: one BPE vocabulary and one binarized copy per data set.
+
+`prepare(task, run_dir, log)` gives a run its tokenizer (run_dir/tokenizer.json) and its
+training pairs as `PairBatches` over a memory-mapped `PairTokens` store
+(`aiayn.data.binarized`). Both are made once and kept in the cache (AIAYN_CACHE, by
+default ~/.cache/aiayn):
+
+    tokenizers/KEY.json   the BPE vocabulary trained on this data with these options
+                          (KEY: the data fingerprint, vocabulary size, pairs it learns
+                          from, tokenizers version and aiayn.data.tokenizer's source),
+                          copied into each new run folder
+    binarized/KEY/        the training pairs tokenized with that vocabulary
+
+`data_fingerprint` names the data without reading it: the task's options, the source of
+the code that makes or reads the pairs, and for local files their names, sizes and
+modification times. So a second run on the same data reads the cache instead of
+reading and tokenizing the text again, and a change to any of these builds anew.
+
+Who makes what: rank 0 trains the vocabulary, and local rank 0 of each machine binarizes
+(on one machine, rank 0 does both); the other processes wait at a barrier and then map
+the same files. The making runs in a child process, so that no training process ever
+holds the text of the pairs: its memory is given back when the child exits.
+"""
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aiayn.data.binarized import PairTokens, binarize, cache_dir, cache_root, chunked
+from aiayn.data.numbers import TOKENIZER_PAIRS
+from aiayn.data.pairs import Pair
+from aiayn.data.tokenizer import BpeTokenizer
+from aiayn.tasks.base import Log, RunError, RunSpec
+from aiayn.training.atomic import atomic_write
+from aiayn.training.distributed import barrier, world
+from aiayn.training.pair_batches import PairBatches
+
+
+def _file_stats(path: Path, pattern: str = "**/*") -> list[tuple[str, int, int]]:
+    """(name, size, modification time) of the files under a local folder; [] for a hub name."""
+    if not path.is_dir():
+        return []
+    files = sorted(p for p in path.glob(pattern) if p.is_file())
+    return [(p.relative_to(path).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+
+
+def data_fingerprint(task: Any, split: str) -> str:
+    """A hash of what defines a split's pairs (see the module docstring)."""
+    o, name = task.options, task.spec.task
+    if name == "numbers":
+        import num2words
+
+        from aiayn.data import numbers
+
+        modules: tuple[Any, ...] = (numbers,)
+        what: dict[str, Any] = {"n": int(o[f"n_{split}"]), "seed": int(o.get("seed", 0)),
+                                "max_number": int(o["max_number"]), "max_items": int(o["max_items"]),
+                                "num2words": getattr(num2words, "__version__", "?")}  # fmt: skip
+    else:
+        from aiayn.data import files, hub, parallel
+
+        modules = (parallel, hub, files)
+        if name == "wmt14":
+            path = str(o.get("path", "wmt/wmt14"))
+            what = {"path": path, "limit": o.get(f"limit_{split}"), "files": _file_stats(Path(path).expanduser())}
+        else:
+            if "data_dir" not in o:
+                raise RunError("the files task needs a data folder: aiayn train --task files --data-dir DIR")
+            folder = Path(o["data_dir"]).resolve()
+            what = {"data_dir": str(folder), "files": _file_stats(folder, f"{split}.*")}
+    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()
+    record = {"task": name, "split": split, "direction": task.direction, "code": code, **what}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _tokenizer_options(task: Any) -> tuple[int, int]:
+    # the number task's first 20,000 pairs already hold every piece; for real data a million is plenty
+    default = TOKENIZER_PAIRS if task.spec.task == "numbers" else 1_000_000
+    return int(task.options["bpe_vocab"]), int(task.options.get("tokenizer_pairs", default))
+
+
+def tokenizer_cache(task: Any) -> Path:
+    """Where the vocabulary trained on the task's training data with its options is kept."""
+    import tokenizers
+
+    from aiayn.data import tokenizer as module
+
+    vocab, max_pairs = _tokenizer_options(task)
+    code = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+    record = f"{data_fingerprint(task, 'train')}\0{vocab}\0{max_pairs}\0{tokenizers.__version__}\0{code}"
+    return cache_root().parent / "tokenizers" / f"{hashlib.sha256(record.encode()).hexdigest()[:32]}.json"
+
+
+def binarized_dir(task: Any, tok_path: Path) -> Path:
+    """The cache folder of the task's training pairs tokenized with the tokenizer at tok_path."""
+    return cache_dir(data_fingerprint(task, "train"), BpeTokenizer.load(tok_path).fingerprint())
+
+
+def _copy(source: Path, target: Path) -> None:
+    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def prepare(task: Any, run_dir: Path, log: Log) -> tuple[BpeTokenizer, PairBatches]:
+    """The run's tokenizer and its training batches, made or read back (see the module docstring)."""
+    t0 = time.perf_counter()
+    rank, _ = world()
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    tok_path = run_dir / "tokenizer.json"
+    built = False
+    if rank == 0:
+        cached = tokenizer_cache(task)
+        if not tok_path.exists() and cached.exists():
+            _copy(cached, tok_path)
+        if not tok_path.exists() or not (binarized_dir(task, tok_path) / "meta.json").exists():
+            log("data: tokenizing the training pairs once (later runs on the same data reuse them) ...")
+            _in_child(_make, task.spec, run_dir)
+            built = True
+    barrier()
+    tokenizer = BpeTokenizer.load(tok_path)
+    folder = binarized_dir(task, tok_path)
+    if local_rank == 0 and rank != 0 and not (folder / "meta.json").exists():
+        _in_child(_make, task.spec, run_dir)  # the first run on another machine
+    barrier()
+    s, max_len = task.spec.train, int(task.options["max_len"])
+    try:
+        source = PairBatches(PairTokens.open(folder, "train"), s.max_src_tokens, s.max_tgt_tokens, s.seed,
+                             tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id, max_len=max_len,
+                             pin_memory=torch.cuda.is_available())  # fmt: skip
+    except ValueError as err:  # a damaged cache folder (BinarizedError), or no pair within max_len
+        raise RunError(str(err)) from None
+    log(f"data: {len(source)} training pairs ({source.n_dropped} longer than {max_len} tokens dropped), "
+        f"{source.pairs.n_tokens:,} tokens {'binarized' if built else 'read'} at {folder}, "
+        f"shared BPE vocabulary {tokenizer.vocab_size}, {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    return tokenizer, source
+
+
+def _in_child(fn: Callable[..., None], *args: Any) -> None:
+    """Run fn(*args) in a fresh interpreter and wait for it; its errors are raised here."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(fn, *args).result()
+
+
+def _make(spec: RunSpec, run_dir: Path) -> None:
+    """In the child: train the tokenizer if the run has none (or copy it from the cache), then
+    binarize the training pairs if no cache folder holds them yet."""
+    from aiayn.tasks.translation import TranslationTask
+
+    task = TranslationTask(spec)
+    tok_path, cached = run_dir / "tokenizer.json", tokenizer_cache(task)
+    pairs: Sequence[Pair] | None = None
+    if not tok_path.exists():
+        if not cached.exists():
+            pairs = task.pairs("train")
+            vocab, max_pairs = _tokenizer_options(task)
+            trained = BpeTokenizer.train_on_pairs(pairs, vocab, max_pairs=max_pairs)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(cached, trained.save)
+        _copy(cached, tok_path)
+    folder = binarized_dir(task, tok_path)
+    if not (folder / "meta.json").exists():
+        pairs = task.pairs("train") if pairs is None else pairs
+        binarize(folder, {"train": chunked(pairs)}, BpeTokenizer.load(tok_path), data_fingerprint(task, "train"))
