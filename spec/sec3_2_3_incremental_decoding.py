@@ -36,7 +36,7 @@ from aiayn.model.config import TransformerConfig
 from aiayn.model.decoder_only import DecoderOnlyLM
 from aiayn.model.transformer import Transformer
 
-CODE = "aiayn/model/multi_head.py, aiayn/model/layers.py, aiayn/model/transformer.py, aiayn/model/decoder_only.py"
+CODE = "aiayn/model/kv_cache.py, aiayn/model/multi_head.py, aiayn/model/layers.py, aiayn/model/transformer.py, aiayn/model/decoder_only.py"
 
 VOCAB = 53
 ATOL = 1e-10  # the models run in float64, so cached and full passes agree to rounding

@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for flag, (_, kind, tasks, help_text) in TASK_FLAGS.items():
         t.add_argument(flag, type=kind, default=None, help=f"{help_text} ({', '.join(tasks)})")
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
+    t.add_argument("--bf16-cpu", action="store_true", help="bf16 autocast on a CPU too (default: float32 there)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     t.add_argument("--no-spec-gate", action="store_true",
                    help="skip the spec gate (development only: the paper's claims are then unchecked)")
@@ -145,6 +146,8 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
         train["max_src_tokens"] = train["max_tgt_tokens"] = args.max_tokens
     if args.no_bf16:
         train["bf16"] = False
+    if args.bf16_cpu:
+        train["bf16_cpu"] = True
     settings = dataclasses.replace(recipe.train, **{k: v for k, v in train.items() if v is not None})
     changes = model_changes(args.model_set or [])
     spec = dataclasses.replace(recipe, preset=args.preset or recipe.preset, model=changes, train=settings, data=data)

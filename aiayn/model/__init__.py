@@ -1,7 +1,8 @@
 """§3 Model architecture: the paper's model, one module per subsection, in its order.
 
     attention           §3.2.1  scaled dot-product attention (Eq. 1)
-    multi_head          §3.2.2  multi-head attention and its key/value cache
+    multi_head          §3.2.2  multi-head attention
+    kv_cache                    the key/value cache of incremental decoding, preallocated, written in place
     masks               §3.2.3  padding and subsequent-position masks
     feed_forward        §3.3    position-wise feed-forward network (Eq. 2)
     embedding           §3.4    embeddings * sqrt(d_model), the tied pre-softmax map

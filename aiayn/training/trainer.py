@@ -73,7 +73,8 @@ class TrainSettings:
     keep_last: int = 5  # checkpoints kept (the paper averages the last 5 / 20)
     log_every: int = 10
     max_bad_steps: int = 5
-    bf16: bool = True  # autocast on CUDA only
+    bf16: bool = True  # autocast on CUDA
+    bf16_cpu: bool = False  # bf16 autocast on a CPU too (default float32 there)
     clip_norm: float = 0.0  # 0 = no clipping (the paper does not clip)
     p_drop: float | None = None  # dropout while training (§5.4); None = the model config's
     eps_ls: float | None = None  # label smoothing (§5.4); None = the model config's
@@ -218,7 +219,7 @@ class Trainer:
 
     def _autocast(self) -> torch.autocast:
         """bf16 autocast with `settings.bf16` on CUDA; on a CPU only when `bf16_cpu` asks too (else float32)."""
-        on_cpu = self.device.type == "cpu" and bool(getattr(self.settings, "bf16_cpu", False))
+        on_cpu = self.device.type == "cpu" and self.settings.bf16_cpu
         enabled = self.settings.bf16 and (self.device.type == "cuda" or on_cpu)
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
