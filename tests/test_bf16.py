@@ -15,7 +15,7 @@ from aiayn.model.config import TransformerConfig
 from aiayn.model.transformer import Transformer
 from aiayn.training.loss import label_smoothed_loss
 from aiayn.training.schedule import make_optimizer
-from aiayn.training.trainer import Trainer
+from aiayn.training.trainer import Trainer, TrainSettings
 
 VOCAB, PAD = 97, 0
 CFG = TransformerConfig.tiny(vocab_size=VOCAB, d_model=32, h=4, d_ff=64, n_layers=2, p_drop=0.0)
@@ -81,10 +81,10 @@ def test_trainer_autocasts_on_cpu_only_when_bf16_cpu_asks() -> None:
     a, b = torch.randn(3, 5), torch.randn(5, 2)
     cpu = torch.device("cpu")
     for settings, expected in (
-        (SimpleNamespace(bf16=True), torch.float32),  # the default: float32 on a CPU
-        (SimpleNamespace(bf16=True, bf16_cpu=False), torch.float32),
-        (SimpleNamespace(bf16=False, bf16_cpu=True), torch.float32),  # bf16 off wins
-        (SimpleNamespace(bf16=True, bf16_cpu=True), torch.bfloat16),
+        (TrainSettings(), torch.float32),  # the default: float32 on a CPU
+        (TrainSettings(bf16=True, bf16_cpu=False), torch.float32),
+        (TrainSettings(bf16=False, bf16_cpu=True), torch.float32),  # bf16 off wins
+        (TrainSettings(bf16=True, bf16_cpu=True), torch.bfloat16),
     ):
         with Trainer._autocast(SimpleNamespace(device=cpu, settings=settings)):  # type: ignore[arg-type]
             assert (a @ b).dtype == expected, settings
