@@ -39,11 +39,12 @@ from aiayn.training.distributed import barrier, world
 from aiayn.training.loss import label_smoothed_loss
 from aiayn.training.trainer import TrainSettings
 
-# The built-in recipe: 600 steps of about 16 conversations, Eq. 3 at a tenth of its
-# scale after a short warmup, dropout 0.1 and no label smoothing.
+# The built-in recipe: 1,200 steps of about 16 conversations, Eq. 3 at a quarter of its
+# scale after a short warmup, dropout 0.1 and no label smoothing (600 steps at a tenth
+# scale learned the template but answered almost nothing right: 0.003 exact match).
 SFT = RunSpec(
     task="sft", preset="tiny",
-    train=TrainSettings(steps=600, warmup_steps=50, lr_scale=0.1, max_src_tokens=2048, max_tgt_tokens=2048,
+    train=TrainSettings(steps=1200, warmup_steps=50, lr_scale=0.25, max_src_tokens=2048, max_tgt_tokens=2048,
                         save_every=100, keep_last=2, log_every=20, p_drop=0.1, eps_ls=0.0),
     data={"data": "corpus", "eval_items": 360},
 )  # fmt: skip
