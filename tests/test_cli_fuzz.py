@@ -128,3 +128,22 @@ def test_no_traceback_exit_0_or_2_and_nothing_lost(workspace: Path, monkeypatch:
         assert _digest(workspace) == before, f"aiayn {' '.join(args)} changed files"
         shutil.rmtree(workspace / "runs", ignore_errors=True)
     assert reached, "some valid commands reach training"
+
+
+def test_set_changes_the_recipes_model_fields_and_keeps_the_others() -> None:
+    import argparse
+
+    from aiayn.cli.train import spec_from_args
+    from aiayn.tasks.base import task_class
+
+    recipe = task_class("numbers").recipes["numbers"]
+    recipe_with_model = recipe.__class__(**{**recipe.__dict__, "model": {"n_layers": 2, "d_ff": 256}})
+    task_class("numbers").recipes["numbers"] = recipe_with_model
+    try:
+        from aiayn.cli import build_parser
+
+        args = build_parser().parse_args(["train", "--set", "d_ff=128"])
+        assert isinstance(args, argparse.Namespace)
+        assert spec_from_args(args).model == {"n_layers": 2, "d_ff": 128}
+    finally:
+        task_class("numbers").recipes["numbers"] = recipe

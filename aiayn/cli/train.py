@@ -150,12 +150,13 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
         train["bf16_cpu"] = True
     settings = dataclasses.replace(recipe.train, **{k: v for k, v in train.items() if v is not None})
     changes = model_changes(args.model_set or [])
-    spec = dataclasses.replace(recipe, preset=args.preset or recipe.preset, model=changes, train=settings, data=data)
+    model = {**recipe.model, **changes}  # the recipe's model fields, then the user's
+    spec = dataclasses.replace(recipe, preset=args.preset or recipe.preset, model=model, train=settings, data=data)
     if args.average_last is not None:
         if args.average_last < 0:
             raise UsageError(f"--average-last must be 0 (no averaging) or a number of checkpoints, got {args.average_last}")
         spec = dataclasses.replace(spec, average_last=args.average_last)
-    preset(spec.preset).replace(**changes)  # refuse a bad model now, not after preparing the data
+    preset(spec.preset).replace(**model)  # refuse a bad model now, not after preparing the data
     return spec
 
 

@@ -36,18 +36,17 @@ from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.distributed import barrier, world
 from aiayn.training.trainer import TrainSettings
 
-_SMALL = {"d_model": 64, "d_ff": 256, "h": 4, "n_layers": 2}
-# The built-in genre recipe: a small encoder (d_model 64, 2 layers), Eq. 3 at a fifth of
-# its scale, 1,500 steps of about 40 passages; a few minutes on 2 CPU cores.
+# The built-in genre recipe: the tiny preset's encoder (3 layers of width 128, 4 heads),
+# Eq. 3 at a fifth of its scale, 1,500 steps of about 30 passages; a few minutes on 2 CPU cores.
 GENRE = RunSpec(
-    task="genre", preset="tiny", model=dict(_SMALL),
+    task="genre", preset="tiny",
     train=TrainSettings(steps=1500, warmup_steps=300, lr_scale=0.2, max_src_tokens=4000, max_tgt_tokens=4000,
                         save_every=250, keep_last=2, log_every=25, eps_ls=0.0),
     data={"bpe_vocab": 2000, "max_len": 256},
 )  # fmt: skip
-SST2 = RunSpec(task="sst2", preset="tiny", model=dict(_SMALL), train=GENRE.train,
+SST2 = RunSpec(task="sst2", preset="tiny", train=GENRE.train,
                data={"bpe_vocab": 8000, "max_len": 128, "path": "stanfordnlp/sst2"})  # fmt: skip
-FILES = RunSpec(task="classify-files", preset="tiny", model=dict(_SMALL), train=GENRE.train,
+FILES = RunSpec(task="classify-files", preset="tiny", train=GENRE.train,
                 data={"bpe_vocab": 8000, "max_len": 256})  # fmt: skip
 
 
