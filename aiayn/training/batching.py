@@ -28,7 +28,7 @@ of them into a `TrainingBatch`. `aiayn.training.pair_batches.PairBatches` is the
 for binarized sentence pairs.
 """
 
-import hashlib
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
@@ -122,9 +122,10 @@ def encode_pairs(
     return tuple(examples), dropped
 
 
-def _rng(seed: int, epoch: int) -> np.random.Generator:
-    digest = hashlib.blake2b(f"length_batches:{seed}:{epoch}".encode(), digest_size=16).digest()
-    return np.random.default_rng(int.from_bytes(digest, "little"))
+def _rng(seed: int, epoch: int) -> random.Random:
+    # the generator the number task's batches have always been drawn from, so that runs
+    # stay comparable across versions: one random tie-break per item, then the batch order
+    return random.Random(f"token_batches:{seed}:{epoch}")
 
 
 class EpochBatches:
@@ -199,16 +200,18 @@ def length_batches(
         raise ValueError(f"length_batches: lengths of shapes {src_len.shape} and {tgt_len.shape}; expected two equal 1-D")
     rng = _rng(seed, epoch)
     n = len(src_len)
-    order = rng.permutation(n) if shuffle else np.arange(n)  # ties broken at random per (seed, epoch)
-    if max(int(src_len.max(initial=0)), int(tgt_len.max(initial=0))) < 1 << 16:
-        for key in (tgt_len, src_len):  # two stable passes: by target, then by source (radix sorts of uint16)
-            order = order[np.argsort(key[order].astype(np.uint16), kind="stable")]
-    else:
-        order = order[np.argsort(src_len[order] * (int(tgt_len.max()) + 1) + tgt_len[order], kind="stable")]
+    if shuffle:  # sorted by (source, target, a random tie-break drawn per (seed, epoch))
+        ties = np.fromiter((rng.random() for _ in range(n)), np.float64, n)
+        order = np.lexsort((ties, tgt_len, src_len))
+    else:  # ties keep the item order
+        order = np.lexsort((tgt_len, src_len))
     order = order.astype(np.int32) if n < 1 << 31 else order
     bounds = _cut(src_len[order], tgt_len[order], max_src_tokens, max_tgt_tokens)
     n_batches = len(bounds) - 1
-    batch_order = rng.permutation(n_batches) if shuffle else np.arange(n_batches)
+    batch_order = list(range(n_batches))
+    if shuffle:
+        rng.shuffle(batch_order)
+    batch_order = np.asarray(batch_order, dtype=np.int64)
     return EpochBatches(order if ids is None else np.asarray(ids)[order], bounds, batch_order)
 
 
