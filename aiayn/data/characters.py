@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from aiayn.data.tokenizer import SPECIALS, BpeTokenizer, TokenizerError
+from aiayn.data.tokenizer import SPECIALS, BpeTokenizer, SpecialIds, TokenizerError
 
 KIND = "characters"
 REPLACEMENT = "\ufffd"  # how <unk> decodes
@@ -30,7 +30,7 @@ def _tokenizer_path(path: str | os.PathLike[str]) -> str:
     return os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
 
 
-class CharTokenizer:
+class CharTokenizer(SpecialIds):
     """One id per character: <pad>, <unk>, <s>, </s> at ids 0 to 3, then the characters."""
 
     def __init__(self, characters: str) -> None:
@@ -53,22 +53,6 @@ class CharTokenizer:
     @property
     def vocab_size(self) -> int:
         return len(SPECIALS) + len(self.characters)
-
-    @property
-    def pad_id(self) -> int:
-        return 0
-
-    @property
-    def unk_id(self) -> int:
-        return 1
-
-    @property
-    def bos_id(self) -> int:
-        return 2
-
-    @property
-    def eos_id(self) -> int:
-        return 3
 
     def encode_array(self, text: str) -> np.ndarray:
         """Token ids of `text` as an int64 array (fast for whole books)."""

@@ -55,7 +55,16 @@ def _check_specials(tokenizer: Tokenizer, where: str) -> None:
         raise TokenizerError(f"{where}: special tokens must have ids <pad>=0 <unk>=1 <s>=2 </s>=3, found {found}")
 
 
-class BpeTokenizer:
+class SpecialIds:
+    """The ids every aiayn tokenizer gives its special tokens (`SPECIALS`, in that order)."""
+
+    pad_id = 0
+    unk_id = 1
+    bos_id = 2
+    eos_id = 3
+
+
+class BpeTokenizer(SpecialIds):
     """A shared byte-level BPE vocabulary with <pad>, <unk>, <s>, </s> at ids 0 to 3."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
@@ -97,22 +106,6 @@ class BpeTokenizer:
     @property
     def vocab_size(self) -> int:
         return self._tokenizer.get_vocab_size(with_added_tokens=True)
-
-    @property
-    def pad_id(self) -> int:
-        return 0
-
-    @property
-    def unk_id(self) -> int:
-        return 1
-
-    @property
-    def bos_id(self) -> int:
-        return 2
-
-    @property
-    def eos_id(self) -> int:
-        return 3
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, without special tokens."""

@@ -31,7 +31,7 @@ from aiayn.model.config import TransformerConfig, preset
 from aiayn.model.encoder_classifier import EncoderClassifier
 from aiayn.model.inputs import pad_rows
 from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
-from aiayn.training.batching import Example, TrainingBatch, token_batches
+from aiayn.training.batching import LengthGroupedItems, TrainingBatch
 from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.distributed import barrier, world
 from aiayn.training.trainer import TrainSettings
@@ -50,25 +50,18 @@ FILES = RunSpec(task="classify-files", preset="tiny", train=GENRE.train,
                 data={"bpe_vocab": 8000, "max_len": 256})  # fmt: skip
 
 
-class LabelledBatches:
+class LabelledBatches(LengthGroupedItems):
     """`BatchSource` of labelled texts: length-grouped batches under the token budget."""
 
     def __init__(self, ids: tuple[tuple[int, ...], ...], labels: tuple[int, ...], max_tokens: int, seed: int,
                  pad_id: int) -> None:  # fmt: skip
-        self.examples = tuple(Example(row, ()) for row in ids)
-        self.labels, self.max_tokens, self.seed, self.pad_id = labels, max_tokens, seed, pad_id
-        self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
-
-    def epoch(self, epoch: int) -> tuple[tuple[int, ...], ...]:
-        if self._cached is None or self._cached[0] != epoch:
-            # no target side: its budget never binds
-            self._cached = (epoch, token_batches(self.examples, self.max_tokens, 10**9, seed=self.seed, epoch=epoch))
-        return self._cached[1]
+        super().__init__([len(row) for row in ids], max_tokens, seed)
+        self.ids, self.labels, self.pad_id = ids, labels, pad_id
 
     def collate(self, items: tuple[int, ...]) -> TrainingBatch:
-        tokens = pad_rows([self.examples[i].src for i in items], self.pad_id)
+        tokens = pad_rows([self.ids[i] for i in items], self.pad_id)
         labels = torch.tensor([self.labels[i] for i in items], dtype=torch.long)
-        return TrainingBatch((tokens,), labels, len(items), sum(len(self.examples[i].src) for i in items))
+        return TrainingBatch((tokens,), labels, len(items), sum(len(self.ids[i]) for i in items))
 
 
 class ClassificationTask:

@@ -33,7 +33,7 @@ from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig
 from aiayn.model.decoder_only import DecoderOnlyLM
 from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
-from aiayn.training.batching import Example, TrainingBatch, token_batches
+from aiayn.training.batching import LengthGroupedItems, TrainingBatch
 from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.distributed import barrier, world
 from aiayn.training.loss import label_smoothed_loss
@@ -50,20 +50,13 @@ SFT = RunSpec(
 )  # fmt: skip
 
 
-class ChatBatches:
+class ChatBatches(LengthGroupedItems):
     """`BatchSource` of encoded conversations, length-grouped under the token budget."""
 
     def __init__(self, examples: list[tuple[list[int], list[int]]], max_tokens: int, seed: int, pad_id: int,
                  end_id: int) -> None:  # fmt: skip
+        super().__init__([len(inputs) for inputs, _ in examples], max_tokens, seed)
         self.examples, self.pad_id, self.end_id = examples, pad_id, end_id
-        self._lengths = tuple(Example(tuple(inputs), ()) for inputs, _ in examples)
-        self.max_tokens, self.seed = max_tokens, seed
-        self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
-
-    def epoch(self, epoch: int) -> tuple[tuple[int, ...], ...]:
-        if self._cached is None or self._cached[0] != epoch:
-            self._cached = (epoch, token_batches(self._lengths, self.max_tokens, 10**9, seed=self.seed, epoch=epoch))
-        return self._cached[1]
 
     def collate(self, items: tuple[int, ...]) -> TrainingBatch:
         inputs, targets = collate_chat([self.examples[i] for i in items], self.pad_id, self.end_id)

@@ -215,6 +215,23 @@ def length_batches(
     return EpochBatches(order if ids is None else np.asarray(ids)[order], bounds, batch_order)
 
 
+class LengthGroupedItems:
+    """Base of the `BatchSource`s whose items have one side (texts, conversations): batches
+    of similar length under one token budget, fixed by (seed, epoch); subclasses collate."""
+
+    def __init__(self, lengths: Sequence[int], max_tokens: int, seed: int) -> None:
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.max_tokens, self.seed = max_tokens, seed
+        self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
+
+    def epoch(self, epoch: int) -> tuple[tuple[int, ...], ...]:
+        if self._cached is None or self._cached[0] != epoch:
+            ones = np.ones_like(self.lengths)  # no second side: its budget never binds
+            batches = length_batches(self.lengths, ones, self.max_tokens, len(ones) + 1, seed=self.seed, epoch=epoch)
+            self._cached = (epoch, batches.as_tuples())
+        return self._cached[1]
+
+
 def token_batches(
     examples: Sequence[Example],
     max_src_tokens: int,
