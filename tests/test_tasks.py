@@ -83,6 +83,10 @@ def test_fine_tuning_starts_from_the_language_model_and_reports_before_and_after
     assert {"speaker", "title", "next_line"} <= record["by_kind"].keys()
     base, tuned = load_file(str(lm_run / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert tuned["embed.weight"].shape[0] == base["embed.weight"].shape[0] + 3  # the three chat tokens
+    chat = aiayn("generate", "--model", str(run), "--chat", "--prompt", "Who speaks these lines?", "--max-new-tokens", "5")
+    assert chat.returncode == 0, chat.stderr
+    plain = aiayn("generate", "--model", str(lm_run), "--chat", "--prompt", "x")
+    assert plain.returncode == 2 and "chat tokens" in plain.stderr
     missing = aiayn("train", "--task", "sft", "--run-dir", str(tmp_path / "none"), "--no-spec-gate")
     assert missing.returncode == 2 and "--init" in missing.stderr
 

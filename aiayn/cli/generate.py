@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--top-p", type=float, default=None, help="sample among the fewest tokens reaching probability p")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-samples", type=int, default=1, help="samples per prompt")
+    p.add_argument("--chat", action="store_true",
+                   help="a fine-tuned (sft) run: wrap each prompt in the chat template, stop at the end of the turn")
     p.set_defaults(func=run)
 
 
@@ -57,7 +59,19 @@ def run(args: argparse.Namespace) -> int:
     if not prompts:
         return fail("generate", "no prompt: give --prompt TEXT or lines on standard input")
     tok = trained.tokenizer
-    ids = [tok.encode(p) or [tok.eos_id] for p in prompts for _ in range(args.num_samples)]
+    stop = tok.eos_id
+    if args.chat:
+        from aiayn.data.chat import ASSISTANT, chat_tokenizer, prompt_ids
+
+        raw = getattr(tok, "_tokenizer", None)  # the `tokenizers.Tokenizer` of a BPE vocabulary
+        if raw is None or raw.token_to_id(ASSISTANT) is None:
+            return fail("generate", f"--chat needs a fine-tuned run (aiayn train --task sft); {args.model} has no chat tokens")
+        tok, chat = chat_tokenizer(tok)
+        stop = chat.end
+        ids = [prompt_ids(tok, chat, p) for p in prompts for _ in range(args.num_samples)]
+        prompts = ["" for _ in prompts]  # print only the answers
+    else:
+        ids = [tok.encode(p) or [tok.eos_id] for p in prompts for _ in range(args.num_samples)]
     stream = len(ids) == 1 and sys.stdout.isatty()
     on_token = None
     if stream:
@@ -65,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         on_token = lambda row, token: print(tok.decode([token]), end="", flush=True)  # noqa: E731
     try:
         new = generate(trained.model, ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                       top_p=args.top_p, seed=args.seed, eos_id=tok.eos_id, on_token=on_token)  # fmt: skip
+                       top_p=args.top_p, seed=args.seed, eos_id=stop, on_token=on_token)  # fmt: skip
     except (ValueError, *USER_ERRORS) as err:
         return fail("generate", err)
     if stream:
