@@ -51,7 +51,7 @@ def test_held_out_splits_hold_five_to_eight_percent_of_the_characters_each() -> 
 @real_corpus
 def test_nanogpt_corpus_is_the_sorted_files_concatenated_cut_and_split_ninety_ten() -> None:
     """The comparison text is sorted(glob("*_gut.txt")) joined with no separator, 1,115,394 characters, 90/10."""
-    files = sorted(glob.glob(str(shakespeare.DEFAULT_DIR / "*_gut.txt")))
+    files = sorted(glob.glob(str(shakespeare.corpus_dir() / "*_gut.txt")))
     text = "".join(Path(f).read_text(encoding="utf-8") for f in files)[:1_115_394]
     train, validation = shakespeare.nanogpt_text("train"), shakespeare.nanogpt_text("validation")
     assert train + validation == text
