@@ -105,3 +105,10 @@ def test_trace_and_params_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["params", "--preset", "base"]) == 0
     params = capsys.readouterr().out
     assert "44,138,496" in params and "65M" in params
+
+
+def test_a_run_that_cannot_start_leaves_no_folder(tmp_path: Path) -> None:
+    result = aiayn("train", "--task", "sft", "--init", str(tmp_path / "no-such-run"), "--run-dir", str(tmp_path / "r"),
+                   "--no-spec-gate")  # fmt: skip
+    assert result.returncode == 2 and "no such run folder" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()

@@ -104,22 +104,30 @@ def train_run(
     say = log if rank == 0 else _quiet
     settings, batch_line = for_world(spec.train, world_size)
     task = get_task(dataclasses.replace(spec, train=settings))  # run.json keeps the world-size-free spec
+    existed = run_dir.exists()
     if rank == 0:
         if check_run_dir(run_dir, spec, resume, overwrite):
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "run.json", spec.to_json())
     barrier()
-    tokenizer, source = task.prepare(run_dir, say)
-    cfg = task.model_config(tokenizer.vocab_size)
-    if rank == 0:
-        atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
-    torch.manual_seed(spec.train.seed)
-    model = task.build_model(cfg)
-    if not resume and hasattr(task, "init_model"):
-        task.init_model(model)  # fine-tuning: the base run's weights
-    trainer = Trainer(model, settings, source, task.loss(cfg, settings), run_dir, cfg.to_dict(),
-                      tokenizer.fingerprint(), device=device, log=say)  # fmt: skip
+    try:
+        tokenizer, source = task.prepare(run_dir, say)
+        cfg = task.model_config(tokenizer.vocab_size)
+        if rank == 0:
+            atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
+        torch.manual_seed(spec.train.seed)
+        model = task.build_model(cfg)
+        if not resume and hasattr(task, "init_model"):
+            task.init_model(model)  # fine-tuning: the base run's weights
+        trainer = Trainer(model, settings, source, task.loss(cfg, settings), run_dir, cfg.to_dict(),
+                          tokenizer.fingerprint(), device=device, log=say)  # fmt: skip
+    except BaseException:
+        if rank == 0 and not resume:  # a new run that could not start leaves nothing behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if existed:
+                run_dir.mkdir()
+        raise
     if resume:
         say(f"resumed at step {trainer.resume()}")
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
