@@ -105,6 +105,14 @@ class Task(Protocol):
     def evaluate(self, run: Run, split: str, log: Log) -> dict[str, Any]: ...
 
 
+def write_eval(run: Run, split: str, record: dict[str, Any]) -> None:
+    """The run's scores on a split: eval.json for the test split, eval-SPLIT.json otherwise."""
+    from aiayn.training.checkpoint import atomic_write_text
+
+    name = "eval.json" if split == "test" else f"eval-{split}.json"
+    atomic_write_text(run.run_dir / name, json.dumps(record, indent=2))
+
+
 # task name -> "module:class"; each task's module also holds its recipe (`default_spec`)
 TASKS: dict[str, str] = {
     "numbers": "aiayn.tasks.translation:TranslationTask",

@@ -16,7 +16,6 @@ Evaluation: accuracy, macro-F1 and the confusion matrix (printed and as confusio
 beside the majority-class baseline on the same test items.
 """
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,8 @@ from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig, preset
 from aiayn.model.encoder_classifier import EncoderClassifier
 from aiayn.model.inputs import pad_rows
-from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
+from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec, write_eval
 from aiayn.training.batching import LengthGroupedItems, TrainingBatch
-from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.distributed import barrier, world
 from aiayn.training.trainer import TrainSettings
 
@@ -164,8 +162,7 @@ class ClassificationTask:
                   "majority_accuracy": baseline.accuracy, "majority_macro_f1": baseline.macro_f1,
                   "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
         if write:
-            name = "eval.json" if split == "test" else f"eval-{split}.json"
-            atomic_write_text(run.run_dir / name, json.dumps(record, indent=2))
+            write_eval(run, split, record)
             plot_confusion(model.confusion, self.label_names, run.run_dir / "confusion.png",
                            title=f"{self.spec.task}, {split} ({run.config.pooling} pooling)")  # fmt: skip
         log(f"{split}: accuracy {model.accuracy:.3f}  macro-F1 {model.macro_f1:.3f}  (majority class: accuracy "

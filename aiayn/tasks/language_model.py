@@ -23,7 +23,6 @@ harness scores LAMBADA (right only if every token of the word is the greedy choi
 beside a unigram-frequency baseline on the same items; and a few samples in samples.txt.
 """
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from aiayn.data.characters import CharTokenizer, load_tokenizer
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig, preset
 from aiayn.model.decoder_only import DecoderOnlyLM
-from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
+from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec, write_eval
 from aiayn.training.blocks import TokenBlocks, as_stream
 from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.distributed import barrier, world
@@ -149,8 +148,7 @@ class LanguageModelTask:
         log(f"  cloze: accuracy {cloze.accuracy:.3f} (unigram baseline {unigram.accuracy:.3f}), target-word "
             f"perplexity {cloze.perplexity:.1f} (unigram {unigram.perplexity:.1f}), {cloze.n_items} items")  # fmt: skip
         if write:
-            name = "eval.json" if split == "test" else f"eval-{split}.json"
-            atomic_write_text(run.run_dir / name, json.dumps(record, indent=2))
+            write_eval(run, split, record)
             samples = self.samples(run)
             atomic_write_text(run.run_dir / "samples.txt", "\n\n----\n\n".join(samples) + "\n")
             log("  sample: " + samples[0][:300].replace("\n", "\n          "))

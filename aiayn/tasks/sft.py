@@ -32,9 +32,8 @@ from aiayn.data.instructions import PromptResponse, corpus_instructions, exact_m
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig
 from aiayn.model.decoder_only import DecoderOnlyLM
-from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
+from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec, write_eval
 from aiayn.training.batching import LengthGroupedItems, TrainingBatch
-from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.distributed import barrier, world
 from aiayn.training.loss import label_smoothed_loss
 from aiayn.training.trainer import TrainSettings
@@ -186,8 +185,7 @@ class SftTask:
         for kind in sorted(k for k in tuned if k != "all"):
             log(f"  {kind:10s} {tuned[kind]:.3f} after, {before.get(kind, 0.0):.3f} before")
         if write:
-            name = "eval.json" if split == "test" else f"eval-{split}.json"
-            atomic_write_text(run.run_dir / name, json.dumps(record, indent=2))
+            write_eval(run, split, record)
         return record
 
 

@@ -16,7 +16,6 @@ by sacreBLEU with its signature, chrF and exact match; for WMT EN-DE also the pa
 tokenized, compound-split BLEU, labelled as such.
 """
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.decoding.search import ALPHA, BEAM_SIZE, MAX_EXTRA, beam_search, greedy_decode
 from aiayn.model.config import TransformerConfig, preset
 from aiayn.model.transformer import Transformer
-from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec
+from aiayn.tasks.base import Log, LossFn, Run, RunError, RunSpec, write_eval
 from aiayn.model.inputs import pad_rows
 from aiayn.training.checkpoint import atomic_write_text
 from aiayn.training.loss import label_smoothed_loss
@@ -132,8 +131,7 @@ class TranslationTask:
         record = {"split": split, "beam_size": beam_size, "alpha": alpha,
                   "decode_seconds": round(time.perf_counter() - t0, 1), **scores}  # fmt: skip
         if write:
-            name = "eval.json" if split == "test" else f"eval-{split}.json"
-            atomic_write_text(run.run_dir / name, json.dumps(record, indent=2))
+            write_eval(run, split, record)
             samples = "\n".join(f"src: {p.src}\nref: {p.tgt}\nhyp: {h}\n" for p, h in list(zip(pairs, hyps))[:20])
             atomic_write_text(run.run_dir / "samples.txt", samples)
         log(f"{split}: BLEU {scores['bleu']:.1f}  chrF {scores['chrf']:.1f}  exact match {scores['exact_match']:.3f}  "
