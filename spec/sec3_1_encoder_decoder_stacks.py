@@ -33,6 +33,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from aiayn import Transformer, TransformerConfig
+from aiayn.model.dropout import keep_mask
 from aiayn.model.embedding import Embedding
 from aiayn.model.feed_forward import PositionWiseFeedForward
 from aiayn.model.multi_head import MultiHeadAttention
@@ -181,7 +182,7 @@ def test_sublayer_output_is_layernorm_of_x_plus_dropout_of_sublayer_x(seed: int,
     torch.manual_seed(seed)
     out = block.train()(x, stub)
     torch.manual_seed(seed)
-    keep = torch.empty(2, n, d_model, dtype=torch.float64).bernoulli_(1 - p_drop)
+    keep = keep_mask((2, n, d_model), p_drop).double()  # the mask aiayn.model.dropout draws
     expected = layer_norm_retyped(x + stub(x) * keep / (1 - p_drop), gamma, beta, eps)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
     if p_drop > 0 and bool((keep == 0).any()):  # dropout really acted: without it the output would differ

@@ -12,6 +12,13 @@ the residual path x itself. So a Transformer with N layers per stack holds
 sums, is one module used for the source and for the target. In eval mode, and in
 training with P_drop = 0, the model is deterministic.
 
+Dropout itself: in training each element is kept with probability 1 - P_drop and
+multiplied by 1 / (1 - P_drop), so that its expected value is unchanged, or set to 0;
+the gradient flows through the kept elements with the same factor and through no other.
+aiayn's CPU dropout draws 16 random bits per element, so its drop probability is P_drop
+rounded to a multiple of 2^-16; the spec holds it to P_drop, and shows that leaving out
+the 1 / (1 - P_drop) factor (a common slip) shrinks every activation's mean.
+
 Label smoothing (eps_ls = 0.1). The loss is the cross-entropy against a smoothed
 target distribution q instead of the one-hot gold token:
 
@@ -48,12 +55,13 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from aiayn.model.config import TransformerConfig
+from aiayn.model.dropout import Dropout, keep_mask
 from aiayn.training.loss import label_smoothed_loss
 from aiayn.model.transformer import Transformer
 from aiayn.model.positions import sinusoidal_encoding
 from aiayn.model.residual import PostNormResidual, PreNormResidual
 
-CODE = "aiayn/training/loss.py, aiayn/model/residual.py, aiayn/model/transformer.py"
+CODE = "aiayn/training/loss.py, aiayn/model/dropout.py, aiayn/model/residual.py, aiayn/model/transformer.py"
 
 VOCAB, D_MODEL, H, D_FF = 13, 10, 2, 7  # d_k = d_v = 5; batch 3, n_src 11, n_tgt 7 below
 BATCH, N_SRC, N_TGT = 3, 11, 7
@@ -166,6 +174,59 @@ def _residual_of(model: Transformer, key: str) -> PostNormResidual:
 def dropout_after_add(x: Tensor, sublayer_out: Tensor, dropout: nn.Dropout, norm: nn.LayerNorm) -> Tensor:
     """A wrong placement: LayerNorm(Dropout(x + Sublayer(x))) drops the residual path too."""
     return norm(dropout(x + sublayer_out))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_dropout_keeps_with_probability_1_minus_p_and_scales_kept_elements_by_1_over_1_minus_p(p: float) -> None:
+    """Training-mode Dropout: outputs are 0 or x / (1 - p), zeros at rate p, mean x; eval is the identity."""
+    torch.manual_seed(0)
+    n, c = 400_000, 0.7
+    x = torch.full((4, n // 4), c)
+    dropout = Dropout(p).train()
+    out = dropout(x)
+    dropped = out == 0
+    torch.testing.assert_close(out[~dropped], torch.full_like(out[~dropped], c / (1 - p)))
+    sigma = math.sqrt(p * (1 - p) / n)  # binomial spread of the dropped fraction
+    assert abs(dropped.float().mean().item() - p) < 5 * sigma
+    mean_bound = 5 * c * sigma / (1 - p)
+    assert abs(out.mean().item() - c) < mean_bound  # unbiased: E[Dropout(x)] = x
+    unscaled = x * ~dropped  # the slip: dropping without the 1 / (1 - p) factor
+    assert abs(unscaled.mean().item() - c) > 20 * mean_bound
+    # a fresh draw is a different mask; the same seed repeats it
+    torch.manual_seed(1)
+    again = dropout(x)
+    assert not torch.equal(again == 0, dropped)
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x), out)
+    assert dropout.eval()(x) is x
+
+
+def test_dropout_gradient_passes_kept_elements_scaled_and_stops_at_dropped_ones() -> None:
+    """d Dropout(x) / dx is 1 / (1 - p) where an element was kept and 0 where it was dropped, in float32 and bf16."""
+    for dtype in (torch.float32, torch.bfloat16):
+        torch.manual_seed(3)
+        x = torch.randn(64, 33, dtype=dtype, requires_grad=True)
+        out = Dropout(0.25).train()(x)
+        assert out.dtype == dtype
+        g = torch.randn(64, 33, dtype=dtype)
+        out.backward(g)
+        kept = out.detach() != 0
+        assert 0 < kept.sum() < kept.numel()
+        torch.testing.assert_close(x.grad, torch.where(kept, g * (1 / 0.75), torch.zeros_like(g)))
+
+
+def test_dropout_masks_are_exact_at_the_edges_and_agree_with_torch_in_rate() -> None:
+    """keep_mask keeps all at p = 0 and refuses p outside [0, 1); its drop rate matches nn.Dropout's."""
+    assert bool(keep_mask((1000,), 0.0).all())
+    for bad in (1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="drop probability"):
+            keep_mask((10,), bad)
+    torch.manual_seed(5)
+    ours = 1 - keep_mask((500_000,), 0.1).float().mean().item()
+    theirs = (nn.Dropout(0.1).train()(torch.ones(500_000)) == 0).float().mean().item()
+    sigma = math.sqrt(0.1 * 0.9 / 500_000)
+    assert abs(ours - 0.1) < 5 * sigma and abs(theirs - 0.1) < 5 * sigma
+    assert Dropout(1.0).train()(torch.ones(7)).eq(0).all()  # p = 1 drops everything (torch's kernel)
 
 
 def test_dropout_never_touches_the_residual_path() -> None:

@@ -7,7 +7,7 @@ function and dataclass of the package.
 
 Why it is sound. A full check is a predicate of two things only:
 - the *call key*: what the argument check reads (aiayn/checks/signature.py: per tensor
-  its type, shape, dtype and device; None or not; the type, or for Literal annotations
+  its type, shape and dtype; None or not; the type, or for Literal annotations
   the value, of other arguments), plus the value of every "{...}" expression in the
   annotations ("{self.d_model}", "{self.vocab_size}"), formatted as jaxtyping formats
   it, so two models of different widths never share a key;

@@ -1,7 +1,7 @@
 """What a jaxtyping + beartype check of a value reads, written as key source for aiayn.checks.cached.
 
-A check of one argument depends on: for a tensor, its type, shape, dtype (and we add its
-device); for a plain-class annotation (int, KVCache, a Callable), the value's type only;
+A check of one argument depends on: for a tensor, its type, shape and dtype (jaxtyping
+reads no device); for a plain-class annotation (int, KVCache, a Callable), the value's type only;
 for anything else (unions, tuples, dicts, Literal, ...), a structural signature: tensors
 as above, containers item by item, scalars by type, or by value where the annotation
 holds a Literal or Annotated. "{...}" dims ("{self.d_model}") depend on the arguments
@@ -30,7 +30,7 @@ class Uncacheable(Exception):
 def sig(v: object, values: bool = False) -> object:
     """Structural signature of a value: what a check of it can depend on."""
     if isinstance(v, Tensor):
-        return (type(v), v.shape, v.dtype, v.device)
+        return (type(v), v.shape, v.dtype)
     if v is None:
         return None
     t = type(v)
@@ -70,7 +70,7 @@ def part(ann: object, name: str) -> str | None:
     """Source of the key components for one annotated value named `name` (None: nothing read)."""
     if ann is inspect.Parameter.empty or ann is typing.Any or ann is object:
         return None
-    tensor = f"_aiayn_type({name}), {name}.shape, {name}.dtype, {name}.device"
+    tensor = f"_aiayn_type({name}), {name}.shape, {name}.dtype"
     options = typing.get_args(ann) if isinstance(ann, types.UnionType) or typing.get_origin(ann) is typing.Union else ()
     if _is_array(ann):
         return tensor

@@ -8,6 +8,7 @@
     embedding           §3.4    embeddings * sqrt(d_model), the tied pre-softmax map
     positions           §3.5    sinusoidal positions (learned ones: Table 3 row E)
     residual            §3.1    LayerNorm(x + Sublayer(x)); pre-norm as a departure
+    dropout             §5.4    residual dropout (a cheaper mask on the CPU, same distribution)
     layers              §3.1    encoder and decoder layers, and their stacks
     transformer         §3.1    the encoder-decoder Transformer of Figure 1
     decoder_only                GPT-style variant built from the same blocks (not in the paper)

@@ -70,10 +70,10 @@ class DecoderOnlyLM(nn.Module):
         check_tokens("tokens", tokens, self.vocab_size)
         offset = len(cache) if cache is not None else 0
         batch, n_new = tokens.shape
-        if attend is None:
-            mask = subsequent_mask(n_new, offset + n_new, device=tokens.device)
-            if cache is None:
-                mask = mask & padding_mask(tokens, self.cfg.pad_id)
+        if attend is None and cache is None:
+            mask = subsequent_mask(n_new, device=tokens.device) & padding_mask(tokens, self.cfg.pad_id)
+        elif attend is None:  # the new positions see every cached one (one new position: all of them)
+            mask = None if n_new == 1 else subsequent_mask(n_new, offset + n_new, device=tokens.device)
         else:
             if tuple(attend.shape) != (batch, offset + n_new) or attend.dtype != torch.bool:
                 raise InputError(

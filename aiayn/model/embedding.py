@@ -18,6 +18,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from aiayn.model.config import TransformerConfig
+from aiayn.model.dropout import Dropout
 from aiayn.model.positions import make_positions
 
 
@@ -49,7 +50,7 @@ class EmbeddingStem(nn.Module):
         super().__init__()
         self.d_model = cfg.d_model
         self.positions = make_positions(cfg.d_model, cfg.positions, cfg.max_len)
-        self.dropout = nn.Dropout(cfg.p_drop)  # §5.4: on the sums of embeddings and positions
+        self.dropout = Dropout(cfg.p_drop)  # §5.4: on the sums of embeddings and positions
 
     def forward(
         self,

@@ -79,12 +79,13 @@ class KVCache:
         return self.k, self.v
 
     def _check_fits(self, k: Tensor, v: Tensor) -> None:
-        for name, new, old in (("keys", k, self.k), ("values", v, self.v)):
+        for name, new, old in (("keys", k, self._k), ("values", v, self._v)):
             assert old is not None
-            if (new.shape[:2], new.shape[3:], new.dtype) != (old.shape[:2], old.shape[3:], old.dtype):
+            if new.shape[:2] != old.shape[:2] or new.shape[3:] != old.shape[3:] or new.dtype != old.dtype:
                 raise ValueError(
-                    f"KVCache: new {name} {tuple(new.shape)} {new.dtype} do not fit the cached {tuple(old.shape)} "
-                    f"{old.dtype} (batch, h, positions, d); after the batch changes, call cache.reorder(index)"
+                    f"KVCache: new {name} {tuple(new.shape)} {new.dtype} do not fit the cached "
+                    f"{(*old.shape[:2], self._n, *old.shape[3:])} {old.dtype} (batch, h, positions, d); after the "
+                    "batch changes, call cache.reorder(index)"
                 )
 
     def reorder(self, index: Int[Tensor, " new_batch"]) -> None:

@@ -70,13 +70,16 @@ class MultiHeadAttention(nn.Module):
         or n_cached for a filled static cache).
         """
         batch, n_q = x_q.shape[0], x_q.shape[1]
-        filled = cache is not None and cache.static and len(cache) > 0  # encoder-decoder keys projected already
-        if x_kv is x_q and not (cache is not None and cache.static) and self._fuse(batch * n_q):
+        static = cache is not None and cache.static
+        filled = static and len(cache) > 0  # encoder-decoder keys projected already
+        if x_kv is x_q and not static and batch * n_q >= FUSE_MIN_ROWS and not self._hooked():
             q, k, v = self._qkv(x_q)
-        else:
-            q = self._heads(self.w_q(x_q), self.d_k)  # Q W_i^Q
-            k = None if filled else self._heads(self.w_k(x_kv), self.d_k)  # K W_i^K
-            v = None if filled else self._heads(self.w_v(x_kv), self.d_v)  # V W_i^V
+        else:  # (batch, n, h * d) -> (batch, h, n, d): one slice of columns per head
+            q = self.w_q(x_q).unflatten(-1, (self.h, self.d_k)).transpose(1, 2)  # Q W_i^Q
+            k = v = None
+            if not filled:
+                k = self.w_k(x_kv).unflatten(-1, (self.h, self.d_k)).transpose(1, 2)  # K W_i^K
+                v = self.w_v(x_kv).unflatten(-1, (self.h, self.d_v)).transpose(1, 2)  # V W_i^V
         if cache is not None:
             k, v = (cache.k, cache.v) if filled else cache.add(k, v)
         watchers = _WATCHERS.get(self, ()) if _WATCHERS else ()
@@ -90,15 +93,9 @@ class MultiHeadAttention(nn.Module):
         concat = heads.transpose(1, 2).reshape(batch, n_q, self.h * self.d_v)  # Concat(head_1..head_h)
         return self.w_o(concat)  # ... W^O
 
-    def _heads(self, x: Float[Tensor, "batch n h_d"], d: int) -> Float[Tensor, "batch {self.h} n d"]:
-        """(batch, n, h * d) -> (batch, h, n, d): one slice of columns per head."""
-        return x.view(x.shape[0], x.shape[1], self.h, d).transpose(1, 2)
-
-    def _fuse(self, rows: int) -> bool:
-        """One product for Q, K and V: with enough rows, and no hook on a projection to honour."""
-        if rows < FUSE_MIN_ROWS:
-            return False
-        return not any(m._forward_hooks or m._forward_pre_hooks for m in (self.w_q, self.w_k, self.w_v))
+    def _hooked(self) -> bool:
+        """Whether a projection has a hook to honour (then each is called as its own module)."""
+        return any(m._forward_hooks or m._forward_pre_hooks for m in (self.w_q, self.w_k, self.w_v))
 
     def _qkv(
         self, x: Float[Tensor, "batch n {self.d_model}"]
@@ -108,7 +105,7 @@ class MultiHeadAttention(nn.Module):
         weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])
         bias = torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
         q, k, v = F.linear(x, weight, bias).split([self.h * self.d_k, self.h * self.d_k, self.h * self.d_v], dim=-1)
-        return self._heads(q, self.d_k), self._heads(k, self.d_k), self._heads(v, self.d_v)
+        return tuple(t.unflatten(-1, (self.h, -1)).transpose(1, 2) for t in (q, k, v))
 
 
 WeightWatcher = Callable[[Float[Tensor, "batch h n_q n_all"]], None]

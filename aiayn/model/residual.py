@@ -16,6 +16,8 @@ from collections.abc import Callable
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from aiayn.model.dropout import Dropout
+
 Sublayer = Callable[[Tensor], Tensor]
 
 
@@ -25,7 +27,7 @@ class PostNormResidual(nn.Module):
     def __init__(self, d_model: int, p_drop: float) -> None:
         super().__init__()
         self.d_model = d_model
-        self.dropout = nn.Dropout(p_drop)
+        self.dropout = Dropout(p_drop)
         self.norm = nn.LayerNorm(d_model)
 
     def forward(

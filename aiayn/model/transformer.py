@@ -105,6 +105,8 @@ class Transformer(nn.Module):
         n_new = tgt.shape[1]
         if cache is None:  # §3.2.3: earlier-or-same, non-padding positions
             self_attend = decoder_self_mask(tgt, self.cfg.pad_id)
+        elif n_new == 1:  # one new position sees every cached one: nothing to mask
+            self_attend = None
         else:  # the new positions see every cached one; pads in a cached prefix are the caller's
             self_attend = subsequent_mask(n_new, offset + n_new, device=tgt.device)
         x = self.decoder(self.stem(self.tgt_embed, tgt, offset), memory, self_attend, src_attend, cache)
