@@ -1,14 +1,16 @@
 """Cost of run-time shape checking on a tiny-model forward pass, measured side by side.
 
-    python scripts/bench_shape_checks.py [--repeats 600] [--rounds 30]
+    python scripts/bench_shape_checks.py [--repeats 600] [--rounds 30] [--procs 3]
 
-Starts three interpreters: shape checks off, checks in full on every call (jaxtyping +
+Starts interpreters for three modes (--procs of each, since one process can be a few
+per cent faster or slower than another for reasons of its own: memory layout, where
+the allocator put things): shape checks off, checks in full on every call (jaxtyping +
 beartype, `AIAYN_SHAPE_CHECKS=full`), and the default cached checks (in full once per
 call signature, see aiayn/checks/cached.py). Their timing rounds are interleaved so that
 machine noise hits all three alike. Prints, per mode, the median time per forward pass
 over the rounds, both wall-clock and CPU time of the process (CPU time is the steadier
 figure on a shared machine: it does not count time spent waiting for a core), and each
-mode's ratio to checks off.
+mode's ratio to checks off; the medians pool every round of every process of a mode.
 """
 
 import argparse
@@ -53,18 +55,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=600, help="forward passes per mode in all")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--procs", type=int, default=3, help="interpreters per mode")
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = {
-        mode: subprocess.Popen([sys.executable, "-c", WORKER, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               text=True, env=env)  # fmt: skip
+        (mode, i): subprocess.Popen([sys.executable, "-c", WORKER, mode], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        for i in range(args.procs)
         for mode in MODES
     }
     wall: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     per_round = max(1, args.repeats // args.rounds)
     for _ in range(args.rounds):
-        for mode, proc in procs.items():  # alternate, so machine noise hits all alike
+        for (mode, _), proc in procs.items():  # alternate, so machine noise hits all alike
             proc.stdin.write(f"{per_round}\n")
             proc.stdin.flush()
             w, c = json.loads(proc.stdout.readline())
@@ -74,7 +78,7 @@ def main() -> None:
         proc.stdin.close()
         proc.wait()
     print(f"tiny preset forward pass (batch 8, n_src 24, n_tgt 12, 1 thread), medians of {args.rounds} rounds "
-          f"of {per_round}")  # fmt: skip
+          f"of {per_round} in each of {args.procs} processes per mode")  # fmt: skip
     print(f"  {'':<42}{'wall ms':>9}{'ratio':>8}{'cpu ms':>9}{'ratio':>8}")
     w_off, c_off = statistics.median(wall["off"]), statistics.median(cpu["off"])
     for mode, label in MODES.items():

@@ -35,6 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from aiayn import MultiHeadAttention, Transformer, TransformerConfig, padding_mask, scaled_dot_product_attention
 from aiayn import subsequent_mask
 from aiayn.inspect.attention_maps import capture_attention
+from aiayn.model.multi_head import FUSE_MIN_ROWS
 
 CODE = "aiayn/model/multi_head.py"
 
@@ -100,6 +101,26 @@ def test_concatenated_heads_times_w_o_equal_loop_over_heads(
         torch.testing.assert_close(mha(x_q, x_kv, attend), expected, rtol=0, atol=1e-12)
     (maps,) = recorder.of(mha)
     torch.testing.assert_close(maps, expected_maps, rtol=0, atol=1e-12)
+
+
+@given(seed=st.integers(0, 2**16), rows=st.sampled_from([FUSE_MIN_ROWS - 1, FUSE_MIN_ROWS, 3 * FUSE_MIN_ROWS]),
+       d_k=st.sampled_from([None, 3]), masked=st.booleans())  # fmt: skip
+def test_self_attention_over_many_rows_projects_q_k_v_by_one_product_with_the_same_result(
+    seed: int, rows: int, d_k: int | None, masked: bool
+) -> None:
+    """Self-attention of batch x n >= FUSE_MIN_ROWS rows (one product for Q, K and V) equals the per-head loop."""
+    h, d_model = 3, 12
+    mha = make_mha(d_model, h, seed, d_k=d_k, d_v=None if d_k is None else 5)
+    g = torch.Generator().manual_seed(seed)
+    batch = 1 if rows % 2 else 2  # batch x n = rows
+    x = torch.randn(batch, rows // batch, d_model, generator=g, dtype=torch.float64)
+    tokens = torch.ones(x.shape[:2], dtype=torch.long)
+    tokens[-1, -2:] = 0
+    attend = padding_mask(tokens, pad_id=0) if masked else None
+    expected, _ = looped_heads(mha, x, x, attend)
+    torch.testing.assert_close(mha(x, x, attend), expected, rtol=0, atol=1e-12)
+    # a key/value tensor equal to the queries but not the same object takes the three-product path
+    torch.testing.assert_close(mha(x, x.clone(), attend), expected, rtol=0, atol=1e-12)
 
 
 @given(seed=st.integers(0, 2**16), d_model=PRIMES, n_q=PRIMES, n_kv=PRIMES)

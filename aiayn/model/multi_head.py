@@ -72,14 +72,21 @@ class MultiHeadAttention(nn.Module):
         batch, n_q = x_q.shape[0], x_q.shape[1]
         static = cache is not None and cache.static
         filled = static and len(cache) > 0  # encoder-decoder keys projected already
-        if x_kv is x_q and not static and batch * n_q >= FUSE_MIN_ROWS and not self._hooked():
-            q, k, v = self._qkv(x_q)
-        else:  # (batch, n, h * d) -> (batch, h, n, d): one slice of columns per head
-            q = self.w_q(x_q).unflatten(-1, (self.h, self.d_k)).transpose(1, 2)  # Q W_i^Q
-            k = v = None
-            if not filled:
-                k = self.w_k(x_kv).unflatten(-1, (self.h, self.d_k)).transpose(1, 2)  # K W_i^K
-                v = self.w_v(x_kv).unflatten(-1, (self.h, self.d_v)).transpose(1, 2)  # V W_i^V
+        fuse = x_kv is x_q and not static and batch * n_q >= FUSE_MIN_ROWS  # self-attention, many rows
+        if fuse and not any(m._forward_hooks or m._forward_pre_hooks for m in (self.w_q, self.w_k, self.w_v)):
+            # x W^Q, x W^K, x W^V by one product, the three matrices side by side
+            weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])
+            bias = torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
+            q, k, v = F.linear(x_q, weight, bias).split([self.h * self.d_k, self.h * self.d_k, self.h * self.d_v], -1)
+        else:
+            q = self.w_q(x_q)  # Q W_i^Q, every head's columns side by side
+            k = None if filled else self.w_k(x_kv)  # K W_i^K
+            v = None if filled else self.w_v(x_kv)  # V W_i^V
+        # (batch, n, h * d) -> (batch, h, n, d): one slice of columns per head
+        q = q.unflatten(-1, (self.h, self.d_k)).transpose(1, 2)
+        if k is not None and v is not None:
+            k = k.unflatten(-1, (self.h, self.d_k)).transpose(1, 2)
+            v = v.unflatten(-1, (self.h, self.d_v)).transpose(1, 2)
         if cache is not None:
             k, v = (cache.k, cache.v) if filled else cache.add(k, v)
         watchers = _WATCHERS.get(self, ()) if _WATCHERS else ()
@@ -92,20 +99,6 @@ class MultiHeadAttention(nn.Module):
             heads = fused_attention(q, k, v, attend)
         concat = heads.transpose(1, 2).reshape(batch, n_q, self.h * self.d_v)  # Concat(head_1..head_h)
         return self.w_o(concat)  # ... W^O
-
-    def _hooked(self) -> bool:
-        """Whether a projection has a hook to honour (then each is called as its own module)."""
-        return any(m._forward_hooks or m._forward_pre_hooks for m in (self.w_q, self.w_k, self.w_v))
-
-    def _qkv(
-        self, x: Float[Tensor, "batch n {self.d_model}"]
-    ) -> tuple[Float[Tensor, "batch {self.h} n {self.d_k}"], Float[Tensor, "batch {self.h} n {self.d_k}"],
-               Float[Tensor, "batch {self.h} n {self.d_v}"]]:  # fmt: skip
-        """x W^Q, x W^K, x W^V by one product with the three matrices side by side."""
-        weight = torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight])
-        bias = torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias])
-        q, k, v = F.linear(x, weight, bias).split([self.h * self.d_k, self.h * self.d_k, self.h * self.d_v], dim=-1)
-        return tuple(t.unflatten(-1, (self.h, -1)).transpose(1, 2) for t in (q, k, v))
 
 
 WeightWatcher = Callable[[Float[Tensor, "batch h n_q n_all"]], None]
