@@ -30,6 +30,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from jaxtyping import Bool, Float
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from aiayn import MultiHeadAttention, Transformer, TransformerConfig, padding_mask, scaled_dot_product_attention
@@ -118,9 +119,27 @@ def test_self_attention_over_many_rows_projects_q_k_v_by_one_product_with_the_sa
     tokens[-1, -2:] = 0
     attend = padding_mask(tokens, pad_id=0) if masked else None
     expected, _ = looped_heads(mha, x, x, attend)
-    torch.testing.assert_close(mha(x, x, attend), expected, rtol=0, atol=1e-12)
+    with LinearCalls() as fused:
+        torch.testing.assert_close(mha(x, x, attend), expected, rtol=0, atol=1e-12)
     # a key/value tensor equal to the queries but not the same object takes the three-product path
-    torch.testing.assert_close(mha(x, x.clone(), attend), expected, rtol=0, atol=1e-12)
+    with LinearCalls() as separate:
+        torch.testing.assert_close(mha(x, x.clone(), attend), expected, rtol=0, atol=1e-12)
+    width = 2 * mha.h * mha.d_k + mha.h * mha.d_v
+    assert fused.out_features == ([width, d_model] if rows >= FUSE_MIN_ROWS else separate.out_features)
+    assert separate.out_features == [mha.h * mha.d_k, mha.h * mha.d_k, mha.h * mha.d_v, d_model]
+
+
+class LinearCalls(TorchFunctionMode):
+    """Records the output width of every F.linear call made inside it."""
+
+    def __enter__(self) -> "LinearCalls":
+        self.out_features: list[int] = []
+        return super().__enter__()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        if func is torch.nn.functional.linear:
+            self.out_features.append(args[1].shape[0])
+        return func(*args, **(kwargs or {}))
 
 
 @given(seed=st.integers(0, 2**16), d_model=PRIMES, n_q=PRIMES, n_kv=PRIMES)

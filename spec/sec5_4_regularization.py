@@ -190,6 +190,12 @@ def test_dropout_keeps_with_probability_1_minus_p_and_scales_kept_elements_by_1_
     assert abs(dropped.float().mean().item() - p) < 5 * sigma
     mean_bound = 5 * c * sigma / (1 - p)
     assert abs(out.mean().item() - c) < mean_bound  # unbiased: E[Dropout(x)] = x
+    # elements are dropped independently, neighbours too (four share one 64-bit draw)
+    flat = dropped.flatten()
+    for gap in (1, 2, 3, 4):
+        both = (flat[:-gap] & flat[gap:]).float().mean().item()
+        spread = math.sqrt((p * p * (1 - p * p) + 2 * p**3 * (1 - p)) / n)  # overlapping pairs share elements
+        assert abs(both - p * p) < 5 * spread, gap
     unscaled = x * ~dropped  # the slip: dropping without the 1 / (1 - p) factor
     assert abs(unscaled.mean().item() - c) > 20 * mean_bound
     # a fresh draw is a different mask; the same seed repeats it
@@ -227,6 +233,9 @@ def test_dropout_masks_are_exact_at_the_edges_and_agree_with_torch_in_rate() -> 
     sigma = math.sqrt(0.1 * 0.9 / 500_000)
     assert abs(ours - 0.1) < 5 * sigma and abs(theirs - 0.1) < 5 * sigma
     assert Dropout(1.0).train()(torch.ones(7)).eq(0).all()  # p = 1 drops everything (torch's kernel)
+    for near_1 in (0.999995, 1 - 1e-9):  # p within 2^-17 of 1 rounds to 1: everything dropped, nothing scaled up
+        assert not bool(keep_mask((1000,), near_1).any())
+        assert Dropout(near_1).train()(torch.ones(1000)).eq(0).all()
 
 
 def test_dropout_never_touches_the_residual_path() -> None:

@@ -73,3 +73,38 @@ def test_inductor_compiled_training_step_matches_eager_logits_loss_and_gradients
     assert diff["inductor_graphs"] >= 1, "Inductor compiled nothing"
     assert diff["rows"] >= FUSE_MIN_ROWS  # the fused Q, K, V projection is the path compiled
     assert diff["logits"] < 1e-5 and diff["loss"] < 1e-5 and diff["grads"] < 1e-5, diff
+
+
+DROPOUT_CODE = textwrap.dedent(
+    """
+    import json
+    import torch
+    from aiayn.checks.shapecheck import in_use
+    from aiayn.model.dropout import Dropout
+
+    assert in_use() == "off", in_use()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x = torch.ones(20_000, requires_grad=True)
+    out = torch.compile(Dropout(0.5).train(), backend="inductor", fullgraph=True)(x)
+    out.sum().backward()
+    print(json.dumps({
+        "values": sorted(set(out.detach().tolist())),
+        "dropped": (out == 0).float().mean().item(),
+        "grad_matches": bool(torch.equal(x.grad, out.detach())),
+    }))
+    """
+)
+
+
+@pytest.mark.slow  # a small Inductor compile: about 10 s
+def test_dropout_compiles_in_one_graph_and_still_drops_and_scales() -> None:
+    """Compiled with fullgraph=True (no graph break), Dropout(0.5) gives 0 or 2 per element, about half of them 0."""
+    env = {**os.environ, "AIAYN_SHAPE_CHECKS": "0", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", DROPOUT_CODE], capture_output=True, text=True, env=env, timeout=600,
+                            check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got["values"] == [0.0, 2.0], got
+    assert abs(got["dropped"] - 0.5) < 5 * (0.25 / 20_000) ** 0.5, got
+    assert got["grad_matches"], got  # d out / dx = 2 where kept, 0 where dropped: equal to out for x = 1
