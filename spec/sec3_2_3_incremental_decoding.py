@@ -197,6 +197,37 @@ def test_reorder_selects_batch_rows_like_beam_search(
     torch.testing.assert_close(continued, full[:, n_before:], rtol=0, atol=ATOL)
 
 
+@pytest.mark.parametrize("index", [[1, 0, 2], [0, 0, 2], [2, 2, 2], [0, 1, 2]])
+def test_reorder_within_one_batch_size_rewrites_rows_in_place_and_still_matches_the_full_pass(index: list[int]) -> None:
+    """A reorder that keeps the batch size (beams among themselves) rewrites the changed rows of the
+    same buffers, and decoding on still equals the full pass; an identity reorder copies nothing."""
+    torch.manual_seed(1)
+    model = Transformer(small_config()).eval().double()
+    src, tgt = tokens(3, 6), tokens(3, 5)
+    rows = torch.tensor(index)
+    with torch.no_grad():
+        memory, src_attend = model.encode(src)
+        cache = model.new_cache()
+        model.decode(tgt[:, :3], memory, src_attend, cache)
+        memory, src_attend = memory[rows], src_attend[rows]
+        before = [(c.k.data_ptr(), c.k.clone()) for c in cache.self_attn]
+        cache.reorder(rows)  # self-attention caches in place; encoder-decoder caches (static) by a copy
+        for c, (pointer, old) in zip(cache.self_attn, before, strict=True):
+            assert c.k.data_ptr() == pointer  # the same buffer, rewritten where a row changed
+            torch.testing.assert_close(c.k, old[rows], rtol=0, atol=0)
+        tgt = tgt[rows]
+        continued = torch.cat([model.decode(tgt[:, t : t + 1], memory, src_attend, cache) for t in (3, 4)], dim=1)
+        full = model(src[rows], tgt)
+    torch.testing.assert_close(continued, full[:, 3:], rtol=0, atol=ATOL)
+
+    # the broken variant: writing each row as soon as it is read overwrites a source still to be read
+    if index == [1, 0, 2]:
+        k = before[0][1].clone()
+        for row, source in enumerate(index):
+            k[row] = k[source]
+        assert not torch.equal(k, before[0][1][rows])  # row 1 gets the new row 0, not the old one
+
+
 def test_decoder_only_cache_reorder_matches_reordered_batch() -> None:
     """The decoder-only model's per-layer caches reorder batch rows the same way."""
     torch.manual_seed(0)
