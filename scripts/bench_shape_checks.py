@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--procs", type=int, default=3, help="interpreters per mode")
     args = parser.parse_args()
+    for flag in ("repeats", "rounds", "procs"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = {
         (mode, i): subprocess.Popen([sys.executable, "-c", WORKER, mode], stdin=subprocess.PIPE,

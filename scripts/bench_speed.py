@@ -287,6 +287,9 @@ def main() -> None:
     parser.add_argument("--cpu", action=argparse.BooleanOptionalAction, default=True, help="the CPU rows")
     parser.add_argument("--compile", action="store_true", help="also time the tiny step compiled (minutes to compile)")
     args = parser.parse_args()
+    for flag, least in (("threads", 1), ("rounds", 1), ("reps", 1), ("gpu_reps", 1), ("vocab", 5)):
+        if getattr(args, flag) < least:  # the vocabulary holds 4 special ids and at least one word
+            parser.error(f"--{flag.replace('_', '-')} must be at least {least}, got {getattr(args, flag)}")
     if args.quick:
         args.rounds, args.reps, args.gpu_reps = 2, 1, 2
     assert in_use() == "off", "run without shape checks (do not enable them before this script)"
