@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from aiayn.model.config import TransformerConfig
 from aiayn.model.embedding import Embedding, EmbeddingStem
 from aiayn.model.inputs import InputError, check_tokens
-from aiayn.model.masks import padding_mask, subsequent_mask
+from aiayn.model.masks import cached_self_mask, padding_mask, subsequent_mask
 from aiayn.model.multi_head import Cache
 from aiayn.model.transformer import Encoder
 
@@ -72,8 +72,8 @@ class DecoderOnlyLM(nn.Module):
         batch, n_new = tokens.shape
         if attend is None and cache is None:
             mask = subsequent_mask(n_new, device=tokens.device) & padding_mask(tokens, self.cfg.pad_id)
-        elif attend is None:  # the new positions see every cached one (one new position: all of them)
-            mask = None if n_new == 1 else subsequent_mask(n_new, offset + n_new, device=tokens.device)
+        elif attend is None:  # the new positions see every cached one
+            mask = cached_self_mask(n_new, offset, device=tokens.device)
         else:
             if tuple(attend.shape) != (batch, offset + n_new) or attend.dtype != torch.bool:
                 raise InputError(

@@ -29,10 +29,10 @@ def keep_mask(shape: tuple[int, ...], p: float, generator: torch.Generator | Non
 
     Draws from torch's default CPU generator unless one is given, so torch.manual_seed
     makes the masks repeatable; `Dropout` draws exactly these."""
+    if not 0 <= p < 1:
+        raise ValueError(f"keep_mask: the drop probability p must be in [0, 1), got {p}")
     bits, threshold = _bits(shape, generator), _threshold(p)
-    if threshold >= 2 ** (BITS - 1):  # p rounds to 1: no int16 value reaches the threshold
-        return torch.zeros(shape, dtype=torch.bool)
-    return bits >= threshold
+    return torch.zeros(shape, dtype=torch.bool) if threshold is None else bits >= threshold
 
 
 def _bits(shape: tuple[int, ...], generator: torch.Generator | None = None) -> Int[Tensor, "..."]:
@@ -42,11 +42,12 @@ def _bits(shape: tuple[int, ...], generator: torch.Generator | None = None) -> I
     return words.view(torch.int16)[:n].view(shape)
 
 
-def _threshold(p: float) -> int:
-    """The int16 value from which an element is kept: a share p of [-2^15, 2^15) lies below it."""
-    if not 0 <= p < 1:
-        raise ValueError(f"keep_mask: the drop probability p must be in [0, 1), got {p}")
-    return round(p * 2**BITS) - 2 ** (BITS - 1)
+def _threshold(p: float) -> int | None:
+    """The int16 value from which an element is kept: a share p of [-2^15, 2^15) lies below it.
+
+    None where p rounds to 1 (p >= 1 - 2^-17): no int16 value reaches it, every element drops."""
+    threshold = round(p * 2**BITS) - 2 ** (BITS - 1)
+    return None if threshold >= 2 ** (BITS - 1) else threshold
 
 
 class Dropout(nn.Dropout):
@@ -55,9 +56,9 @@ class Dropout(nn.Dropout):
     def forward(self, x: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
         if not self.training or self.p == 0:
             return x
-        rounds_to_1 = round(self.p * 2**BITS) >= 2**BITS  # a drop probability of 1 - 2^-17 or more
-        if x.device.type != "cpu" or rounds_to_1 or self.inplace or torch.compiler.is_compiling():
+        threshold = _threshold(self.p)
+        if x.device.type != "cpu" or threshold is None or self.inplace or torch.compiler.is_compiling():
             return super().forward(x)
         scaled_keep = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # keep / (1 - p): 0 or 1 / (1 - p)
-        torch.ge(_bits(tuple(x.shape)), _threshold(self.p), out=scaled_keep)
+        torch.ge(_bits(tuple(x.shape)), threshold, out=scaled_keep)
         return x * scaled_keep.mul_(1.0 / (1.0 - self.p))

@@ -97,7 +97,6 @@ class KVCache:
         self._k, self._v = (_select_rows(b, index, self._n, into) for b, into in zip(old, spare, strict=True))
         self._spare = None if self.static or self._k.requires_grad else old
 
-
     def _reorder_in_place(self, index: Int[Tensor, " new_batch"]) -> bool:
         """On the CPU, a reorder that keeps the batch size rewrites only the rows whose
         source is another row (in beam search about one in six; none at half the steps),

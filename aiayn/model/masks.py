@@ -33,6 +33,15 @@ def subsequent_mask(
     return torch.ones(n_q, n_kv, dtype=torch.bool, device=device).tril(diagonal=n_kv - n_q)[None, None]
 
 
+def cached_self_mask(
+    n_new: int, n_cached: int, device: torch.device | str | None = None
+) -> Bool[Tensor, "1 1 n_new n_all"] | None:
+    """Self-attention of n_new positions after n_cached cached ones: each new position sees
+    every cached one and the new ones up to itself. One new position sees everything, so
+    it needs no mask (None). Padding in a cached prefix is the caller's to mask."""
+    return None if n_new == 1 else subsequent_mask(n_new, n_cached + n_new, device=device)
+
+
 def decoder_self_mask(tokens: Int[Tensor, "batch n_tgt"], pad_id: int) -> Bool[Tensor, "batch 1 n_tgt n_tgt"]:
     """Decoder self-attention: earlier-or-same positions that are not padding."""
     return padding_mask(tokens, pad_id) & subsequent_mask(tokens.shape[1], device=tokens.device)

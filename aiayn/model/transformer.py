@@ -17,7 +17,7 @@ from aiayn.model.config import TransformerConfig
 from aiayn.model.embedding import Embedding, EmbeddingStem
 from aiayn.model.inputs import check_tokens
 from aiayn.model.layers import DecoderLayer, EncoderLayer
-from aiayn.model.masks import decoder_self_mask, padding_mask, subsequent_mask
+from aiayn.model.masks import cached_self_mask, decoder_self_mask, padding_mask
 from aiayn.model.multi_head import Cache
 from aiayn.model.residual import final_norm
 
@@ -105,10 +105,8 @@ class Transformer(nn.Module):
         n_new = tgt.shape[1]
         if cache is None:  # §3.2.3: earlier-or-same, non-padding positions
             self_attend = decoder_self_mask(tgt, self.cfg.pad_id)
-        elif n_new == 1:  # one new position sees every cached one: nothing to mask
-            self_attend = None
-        else:  # the new positions see every cached one; pads in a cached prefix are the caller's
-            self_attend = subsequent_mask(n_new, offset + n_new, device=tgt.device)
+        else:  # the new positions see every cached one
+            self_attend = cached_self_mask(n_new, offset, device=tgt.device)
         x = self.decoder(self.stem(self.tgt_embed, tgt, offset), memory, self_attend, src_attend, cache)
         return self.tgt_embed.logits(x)
 
