@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aiayn.data.numbers import number_pairs
-from aiayn.data.tokenizer import BpeTokenizer, TokenizerError
+from aiayn.data.tokenizer import BpeTokenizer, TokenizerError, sample_indices
 
 SENTENCES = (
     "The train leaves at eight o'clock.",
@@ -137,15 +137,27 @@ def test_missing_corrupt_or_foreign_files_raise_tokenizer_error(tokenizer: BpeTo
         BpeTokenizer.load(foreign)
 
 
-def test_train_on_pairs_learns_from_both_sides_of_the_first_max_pairs(tokenizer: BpeTokenizer) -> None:
-    """train_on_pairs equals train on src, tgt of each chosen pair; max_pairs keeps the first ones."""
+def test_train_on_pairs_learns_from_both_sides_of_a_seeded_uniform_sample(tokenizer: BpeTokenizer) -> None:
+    """train_on_pairs equals train on src, tgt of each sampled pair; the sample is drawn from the
+    whole set (not its first pairs), the same for the same seed and another for another seed."""
     pairs = number_pairs("train", 400, seed=11)
-    texts = [t for p in pairs[:100] for t in (p.src, p.tgt)]
+    chosen = sample_indices(len(pairs), 100, seed=5)
+    assert chosen == sample_indices(len(pairs), 100, seed=5) != sample_indices(len(pairs), 100, seed=6)
+    assert len(set(chosen)) == 100 and chosen == sorted(chosen) and max(chosen) >= 300  # reaches the end
+    texts = [t for i in chosen for t in (pairs[i].src, pairs[i].tgt)]
+    first = [t for p in pairs[:100] for t in (p.src, p.tgt)]
     assert (
-        BpeTokenizer.train_on_pairs(pairs, 300, max_pairs=100).fingerprint()
+        BpeTokenizer.train_on_pairs(pairs, 300, sample_pairs=100, seed=5).fingerprint()
         == BpeTokenizer.train(texts, 300).fingerprint()
-        != BpeTokenizer.train_on_pairs(pairs, 300).fingerprint()
+        != BpeTokenizer.train(first, 300).fingerprint()
     )
+    assert sample_indices(10, 100, seed=0) == list(range(10))
+
+
+def test_a_sample_is_uniform_over_the_whole_set() -> None:
+    """Each half of the set gets about half of a sample (a first-k sample would put all in one half)."""
+    counts = [sum(i < 50_000 for i in sample_indices(100_000, 2_000, seed)) for seed in range(5)]
+    assert all(900 < c < 1100 for c in counts), counts
 
 
 def test_bad_training_arguments_are_rejected() -> None:

@@ -2,6 +2,7 @@
 
     aiayn specs                  run the spec suite, print the checklist, update TODO.md
     aiayn trace / params         shapes of every sub-layer; parameters per layer, Table 3
+    aiayn prepare ...            a translation task's vocabulary and binarized data, once
     aiayn train ...              train a task (see `aiayn train --help`)
     aiayn translate / evaluate / average
     aiayn generate               continue prompts with a trained language model
@@ -21,7 +22,7 @@ from typing import NoReturn
 from aiayn.checks import shapecheck
 
 # The command modules under aiayn/cli/, in the order `aiayn --help` lists them.
-COMMANDS = ("specs", "inspect", "train", "translate", "evaluate", "generate", "average", "attention", "positions")
+COMMANDS = ("specs", "inspect", "prepare", "train", "translate", "evaluate", "generate", "average", "attention", "positions")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -29,6 +29,10 @@ TASK_FLAGS: dict[str, tuple[str, type, tuple[str, ...], str]] = {
     "--corpus": ("corpus", str, LANGUAGE, "works (split by whole works) or nanogpt (nanoGPT's comparison text)"),
     "--init": ("init", str, FINE_TUNING, "the trained language-model run to fine-tune"),
     "--sft-data": ("data", str, FINE_TUNING, "corpus (built-in questions, scored), alpaca or dolly"),
+    "--tokenizer-pairs": ("tokenizer_pairs", int, TRANSLATION, "pairs in the seeded uniform sample of the training set "
+                          "the shared BPE is learned from (wmt14: 1,000,000)"),
+    "--tokenizer-seed": ("tokenizer_seed", int, TRANSLATION, "seed of that sample"),
+    "--wmt14-path": ("path", str, ("wmt14",), "the hub data set (wmt/wmt14) or a local folder in its layout"),
     "--n-train": ("n_train", int, ("numbers",), "training pairs"),
     "--n-test": ("n_test", int, ("numbers",), "test pairs evaluated at the end"),
     "--data-dir": ("data_dir", str, ("files", "classify-files"), "folder of train/validation/test .jsonl files"),
@@ -49,7 +53,7 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--max-tokens-per-device": ("max_tokens_per_device", int, "the most tokens per side in one device's batch"),
 }
 # what --resume accepts besides the run folder; anything else would change the run
-RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate")
+RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate", "dist_timeout")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -72,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     t.add_argument("--bf16-cpu", action="store_true", help="bf16 autocast on a CPU too (default: float32 there)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    t.add_argument("--dist-timeout", type=float, default=None, metavar="SECONDS",
+                   help="how long a process waits for the others under torchrun before the run fails "
+                   "(default: AIAYN_DIST_TIMEOUT, else 1800)")
     t.add_argument("--no-spec-gate", action="store_true",
                    help="skip the spec gate (development only: the paper's claims are then unchecked)")
     t.set_defaults(func=run)
@@ -124,6 +131,19 @@ def model_changes(items: list[str]) -> dict[str, Any]:
     return changes
 
 
+def task_options(name: str, recipe_data: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's task options changed by the task flags given (flag -> value or None)."""
+    data = dict(recipe_data)
+    for flag, value in given.items():
+        if value is None:
+            continue
+        option, _, tasks, _ = TASK_FLAGS[flag]
+        if name not in tasks:
+            raise UsageError(f"{flag} applies to --task {' / '.join(tasks)}, not --task {name}")
+        data[option] = value
+    return data
+
+
 def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
     """The RunSpec the flags ask for: the task's recipe, changed by the flags given."""
     from aiayn.model.config import preset
@@ -131,12 +151,7 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
 
     name = args.task or "numbers"
     recipe = task_class(name).recipes[name]
-    for flag, (_, _, tasks, _) in TASK_FLAGS.items():
-        if getattr(args, flag[2:].replace("-", "_")) is not None and name not in tasks:
-            raise UsageError(f"{flag} applies to --task {' / '.join(tasks)}, not --task {name}")
-    data = dict(recipe.data)
-    data.update({opt: getattr(args, f[2:].replace("-", "_")) for f, (opt, _, _, _) in TASK_FLAGS.items()
-                 if getattr(args, f[2:].replace("-", "_")) is not None})  # fmt: skip
+    data = task_options(name, recipe.data, {f: getattr(args, f[2:].replace("-", "_")) for f in TASK_FLAGS})
     train: dict[str, Any] = {field: getattr(args, f[2:].replace("-", "_")) for f, (field, _, _) in TRAIN_FLAGS.items()}
     if args.tokens_per_step is not None and (args.max_tokens is not None or args.accum_steps is not None):
         raise UsageError("--tokens-per-step derives the batch and the accumulation: drop --max-tokens and --accum-steps")
@@ -176,12 +191,12 @@ def _resume_spec(args: argparse.Namespace):  # noqa: ANN202
     return spec
 
 
-def _gate_on_every_rank(skip: bool, bf16: bool) -> str | None:
+def _gate_on_every_rank(skip: bool, bf16: bool, timeout_s: float | None = None) -> str | None:
     """Run the spec gate on rank 0, on the device the run trains on (and in its dtype);
     every process learns the verdict (None = green)."""
     from aiayn.training.distributed import broadcast_object, init_distributed
 
-    rank, _, device = init_distributed()
+    rank, _, device = init_distributed(timeout_s)
     verdict = None
     if rank == 0 and not skip:
         from aiayn.checks.checklist import SpecFileError, SpecGateError, gate
@@ -199,10 +214,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         spec = _resume_spec(args) if args.resume is not None else spec_from_args(args)
+        if args.dist_timeout is not None and not args.dist_timeout > 0:
+            raise UsageError(f"--dist-timeout must be a positive number of seconds, got {args.dist_timeout}")
     except (UsageError, *USER_ERRORS) as err:
         return fail("train", err)
     run_dir = args.resume if args.resume is not None else (args.run_dir or Path("runs") / _default_name(spec))
-    verdict = _gate_on_every_rank(args.no_spec_gate, spec.train.bf16)
+    verdict = _gate_on_every_rank(args.no_spec_gate, spec.train.bf16, args.dist_timeout)
     if verdict is not None:
         print(f"aiayn train: {verdict}", file=sys.stderr)
         return 3
