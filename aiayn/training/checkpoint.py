@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_model
 from torch import nn
 
 # atomic_write_text, load_weights and save_weights are also imported from here by the run's writers
 from aiayn.training.atomic import atomic_write, atomic_write_text  # noqa: F401
 from aiayn.training.weights import (  # noqa: F401
-    CheckpointError, apply_weights, load_weights, read_weights, save_weights, unwrap,
+    CheckpointError, apply_weights, load_weights, read_weights, save_weights, tied_groups, unwrap,
 )  # fmt: skip
 
 CHECKPOINT_DIR = "checkpoints"
@@ -100,6 +99,43 @@ def save_checkpoint(
     keep_last: int = 5,
 ) -> Path:
     """Write checkpoint `step` atomically (all fsynced before the rename); keep the newest `keep_last`."""
+    return write_checkpoint(run_dir, step, host_weights(model), state, config, tokenizer_fingerprint, keep_last)
+
+
+def host_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights in host memory; tied names share one copy, as in the model."""
+    state = unwrap(model).state_dict()
+    host: dict[str, torch.Tensor] = {}
+    for names in tied_groups(state):
+        copy = state[names[0]].detach().to("cpu", copy=True)
+        host.update(dict.fromkeys(names, copy))
+    return host
+
+
+def _save_weights_file(weights: dict[str, torch.Tensor], path: Path, step: int) -> None:
+    """What safetensors' save_model writes for a module with these weights: each tied group
+    once, under the name save_model keeps (so files written either way average together)."""
+    from safetensors.torch import _remove_duplicate_names, save_file
+
+    kept, metadata = dict(weights), {"step": str(step)}
+    for name, dropped in _remove_duplicate_names(weights).items():
+        for other in dropped:
+            metadata[other] = name
+            del kept[other]
+    save_file({k: v.contiguous() for k, v in kept.items()}, str(path), metadata=metadata)
+
+
+def write_checkpoint(
+    run_dir: Path,
+    step: int,
+    weights: dict[str, torch.Tensor],
+    state: dict[str, Any],
+    config: dict[str, Any],
+    tokenizer_fingerprint: str,
+    keep_last: int = 5,
+) -> Path:
+    """`save_checkpoint` from weights and state already in host memory (`host_weights`): what a
+    background writer runs (`aiayn.training.async_save`) while training goes on."""
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{_PREFIX}{step:08d}"
@@ -108,7 +144,7 @@ def save_checkpoint(
 
     def write(tmp: Path) -> None:
         tmp.mkdir()
-        save_model(unwrap(model), str(tmp / "model.safetensors"), metadata={"step": str(step)})
+        _save_weights_file(weights, tmp / "model.safetensors", step)
         torch.save(state, tmp / "state.pt")
         meta = CheckpointMeta(step, config, tokenizer_fingerprint, {name: _sha256(tmp / name) for name in FILES})
         (tmp / "meta.json").write_text(meta.to_json(), encoding="utf-8")

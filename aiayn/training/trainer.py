@@ -14,9 +14,14 @@ tuning) on a CPU or on many GPUs. It knows no task: it takes a model, a `BatchSo
 - dropout's random masks are drawn from a seed made of (run seed, step, batch
   number within the step), so they do not depend on how the step's batches are
   spread over processes, nor on where a run was interrupted;
-- checkpoints every `save_every` steps (`aiayn.training.checkpoint`); resuming restores
-  weights, optimiser, schedule, data position and random generators, so the run
-  continues exactly as if never stopped.
+- checkpoints every `save_every` steps (`aiayn.training.checkpoint`), written in a
+  background thread from host copies (`aiayn.training.async_save`); resuming restores
+  weights, optimiser, schedule, data position and each process's random generators
+  (`aiayn.training.rng`), so the run continues exactly as if never stopped. A checkpoint
+  records its batch layout (tokens per device batch, batches per step); a resume whose
+  layout gives other batches is refused in one line, since it could not continue exactly;
+- validation every `validate_every` steps when the runner attaches a `Validator`
+  (`aiayn.training.validation`).
 
 Non-finite loss policy: a step whose loss or gradient norm is not finite is
 skipped (no update, the data moves on); fused Adam skips it on the device, so the
@@ -42,9 +47,11 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from aiayn.training.batching import BatchSource, TrainingBatch
-from aiayn.training.checkpoint import atomic_write_text, latest_good_checkpoint, load_checkpoint, save_checkpoint
+from aiayn.training.async_save import AsyncSaver
+from aiayn.training.checkpoint import atomic_write_text, latest_good_checkpoint, load_checkpoint
 from aiayn.training.distributed import world
 from aiayn.training.loader import Prefetcher
+from aiayn.training.rng import gathered_rng_states, set_rng_state
 from aiayn.training.schedule import make_optimizer
 
 # loss(model output, targets) -> the sum over the counted targets
@@ -82,6 +89,8 @@ class TrainSettings:
     # per batch, times accum_steps, times the processes); see `aiayn.training.budget`
     tokens_per_step: int = 0
     max_tokens_per_device: int = 0
+    validate_every: int = 0  # steps between validations (0 = none); `aiayn.training.validation`
+    validate_bleu: int = 0  # validation sentences decoded greedily for a BLEU in flight (0 = none)
 
     def __post_init__(self) -> None:
         for name in ("steps", "warmup_steps", "max_src_tokens", "max_tgt_tokens", "accum_steps", "save_every"):
@@ -93,6 +102,9 @@ class TrainSettings:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise TrainingError(f"TrainSettings.{name} must be in [0, 1), got {value}")
+        for name in ("validate_every", "validate_bleu"):
+            if getattr(self, name) < 0:
+                raise TrainingError(f"TrainSettings.{name} must be 0 (off) or positive, got {getattr(self, name)}")
         for name in ("keep_last", "log_every", "max_bad_steps"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)}")
@@ -133,19 +145,6 @@ class Progress:
     tokens_seen: int = 0
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 class Trainer:
     """Trains a model on a task's batches; see the module docstring.
 
@@ -184,6 +183,8 @@ class Trainer:
         self.loader = Prefetcher(source.collate)  # background collation of the next step's batches
         self._bad_run: Tensor | None = None  # non-finite steps in a row, on the device
         self._worst_run: Tensor | None = None  # the longest such run since metrics were last read
+        self.saver = AsyncSaver()  # checkpoints written in the background
+        self.validator: Any = None  # a `aiayn.training.validation.Validator`, attached by the runner
 
     # -- data ---------------------------------------------------------------
 
@@ -308,21 +309,29 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
+    def layout(self) -> dict[str, int]:
+        """What fixes the batches of a step: the per-batch token budgets and batches per step."""
+        s = self.settings
+        return {"max_src_tokens": s.max_src_tokens, "max_tgt_tokens": s.max_tgt_tokens,
+                "batches_per_step": self.world_size * s.accum_steps, "world_size": self.world_size}  # fmt: skip
+
+    def state(self, rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "progress": dataclasses.asdict(self.progress),
-            "rng": _rng_state(),
+            "rng": rng if rng is not None else gathered_rng_states(self.device),
+            "layout": self.layout(),
         }
 
-    def save(self) -> Path | None:
+    def save(self) -> None:
+        """Checkpoint this step: every process hands in its random generators; rank 0 copies
+        the rest to host memory and writes it in the background (`AsyncSaver`)."""
+        rng = gathered_rng_states(self.device)
         if self.rank != 0:
-            return None
-        return save_checkpoint(
-            self.run_dir, self.progress.step, self.model, self.state(), self.config,
-            self.tokenizer_fingerprint, keep_last=self.settings.keep_last,
-        )  # fmt: skip
+            return
+        self.saver.save(self.run_dir, self.progress.step, self.model, self.state(rng), self.config,
+                        self.tokenizer_fingerprint, keep_last=self.settings.keep_last)  # fmt: skip
 
     def resume(self) -> int:
         """Continue from the newest checkpoint that verifies; returns its step (0 if none).
@@ -338,10 +347,31 @@ class Trainer:
         state = load_checkpoint(ckpt, self.model, self.config, self.tokenizer_fingerprint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
+        self._check_layout(state.get("layout"), ckpt.name)
         self.progress = Progress(**state["progress"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"], self.rank, self.device)
         self._drop_later_metrics()
         return self.progress.step
+
+    def _check_layout(self, saved: dict[str, int] | None, name: str) -> None:
+        """Continue only where this run's steps get the same batches as the run that wrote the
+        checkpoint: the same token budgets per batch and batches per step (processes x
+        accumulation, the accumulation adjusted here when the process count divides them)."""
+        now = self.layout()
+        if saved is None or all(saved[k] == now[k] for k in ("max_src_tokens", "max_tgt_tokens", "batches_per_step")):
+            return
+        per_step = saved["batches_per_step"]
+        same_budget = (saved["max_src_tokens"], saved["max_tgt_tokens"]) == (now["max_src_tokens"], now["max_tgt_tokens"])
+        if same_budget and per_step % self.world_size == 0:
+            self.settings = dataclasses.replace(self.settings, accum_steps=per_step // self.world_size)
+            self.log(f"resuming on {self.world_size} process(es) with {self.settings.accum_steps} accumulation "
+                     f"steps: the same {per_step} batches per step as the run that wrote {name}")  # fmt: skip
+            return
+        raise TrainingError(
+            f"{name} was written by {saved['world_size']} process(es) taking {per_step} batches of at most "
+            f"{saved['max_src_tokens']:,} tokens per step, and this run takes {now['batches_per_step']} of at most "
+            f"{now['max_src_tokens']:,}: the batches would differ, so it could not continue where it stopped; "
+            f"resume with {saved['world_size']} processes (torchrun --nproc_per_node={saved['world_size']})")
 
     def _set_aside_checkpoints_after(self, ckpt: Path | None) -> None:
         """Rename checkpoint folders newer than the one resumed from (they failed
@@ -407,9 +437,13 @@ class Trainer:
                     window_tokens, window_start = 0, time.perf_counter()
                 if bar is not None:
                     bar.update(1)
+                if self.validator is not None and self.validator.due(self.progress.step):
+                    self.validator.run(self, on_log)
                 if save_now and record["finite"]:
                     self.save()
+            self.saver.wait()  # the last checkpoints are on disk before anyone reads them
         finally:
+            self.saver.close()
             self.loader.close()
             if bar is not None:
                 bar.close()
