@@ -51,9 +51,12 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--tokens-per-step": ("tokens_per_step", int, "tokens per side in each optimiser step, on any number of "
                           "processes (needs --max-tokens-per-device; the paper: 25000)"),
     "--max-tokens-per-device": ("max_tokens_per_device", int, "the most tokens per side in one device's batch"),
+    "--validate-every": ("validate_every", int, "steps between validations of the validation split (0: none)"),
+    "--validate-bleu": ("validate_bleu", int, "validation sentences decoded greedily for a BLEU at each "
+                        "validation (0: none; translation tasks)"),
 }
 # what --resume accepts besides the run folder; anything else would change the run
-RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate", "dist_timeout")
+RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate", "dist_timeout", "tensorboard")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     t.add_argument("--bf16-cpu", action="store_true", help="bf16 autocast on a CPU too (default: float32 there)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    t.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="write the training and validation scalars as TensorBoard events to DIR (needs tensorboard)")
     t.add_argument("--dist-timeout", type=float, default=None, metavar="SECONDS",
                    help="how long a process waits for the others under torchrun before the run fails "
                    "(default: AIAYN_DIST_TIMEOUT, else 1800)")
@@ -216,6 +221,13 @@ def run(args: argparse.Namespace) -> int:
         spec = _resume_spec(args) if args.resume is not None else spec_from_args(args)
         if args.dist_timeout is not None and not args.dist_timeout > 0:
             raise UsageError(f"--dist-timeout must be a positive number of seconds, got {args.dist_timeout}")
+        if args.tensorboard is not None:
+            from aiayn.training.tensorboard import TensorBoardError, check_available
+
+            try:
+                check_available()
+            except TensorBoardError as err:
+                raise UsageError(str(err)) from None
     except (UsageError, *USER_ERRORS) as err:
         return fail("train", err)
     run_dir = args.resume if args.resume is not None else (args.run_dir or Path("runs") / _default_name(spec))
@@ -227,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = train_run(spec, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
-                           progress_bar=not args.no_progress and sys.stderr.isatty())  # fmt: skip
+                           progress_bar=not args.no_progress and sys.stderr.isatty(),
+                           tensorboard=args.tensorboard)  # fmt: skip
     except USER_ERRORS as err:
         return fail("train", err)
     if world()[0] == 0 and result:

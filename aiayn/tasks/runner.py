@@ -5,9 +5,9 @@
     tokenizer.json      the task's tokenizer, checked against checkpoints
     checkpoints/        the last K checkpoints (`aiayn.training.checkpoint`)
     model.safetensors   the final weights (averaged over the last checkpoints if asked)
-    metrics.jsonl       one JSON record per logged step
+    metrics.jsonl       one JSON record per logged step, and one per validation
     eval.json           the task's scores on its test split
-    loss.png, lr.png    training curves
+    loss.png, lr.png    training curves (validation.png: the validations)
 
 The same folder is what `aiayn translate`, `generate` and `evaluate` read.
 
@@ -97,8 +97,11 @@ def train_run(
     evaluate: bool = True,
     progress_bar: bool = True,
     log: Log = print,
+    tensorboard: Path | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a run of `spec.task` and evaluate it; returns the evaluation record."""
+    """Train (or resume) a run of `spec.task` and evaluate it; returns the evaluation record.
+
+    tensorboard: a folder for TensorBoard event files of the training and validation scalars."""
     run_dir = Path(run_dir)
     rank, world_size, device = init_distributed()
     say = log if rank == 0 else _quiet
@@ -122,6 +125,7 @@ def train_run(
             task.init_model(model)  # fine-tuning: the base run's weights
         trainer = Trainer(model, settings, source, task.loss(cfg, settings), run_dir, cfg.to_dict(),
                           tokenizer.fingerprint(), device=device, log=say)  # fmt: skip
+        trainer.validator = _validator(task, tokenizer, cfg, settings, run_dir, say)
     except BaseException:
         if rank == 0 and not resume:  # a new run that could not start leaves nothing behind
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -135,8 +139,17 @@ def train_run(
         f"{world_size} process(es) on {device}; {spec.train.steps} steps")  # fmt: skip
     if settings.tokens_per_step:
         say(f"batch: {batch_line}")
+    board = None
+    if tensorboard is not None and rank == 0:
+        from aiayn.training.tensorboard import TensorBoardLog
+
+        board = TensorBoardLog(tensorboard)
     t0 = time.perf_counter()
-    trainer.fit(progress_bar=progress_bar)
+    try:
+        trainer.fit(on_log=board.write if board is not None else None, progress_bar=progress_bar)
+    finally:
+        if board is not None:
+            board.close()
     train_seconds = time.perf_counter() - t0
     barrier()
     if rank != 0:
@@ -149,6 +162,21 @@ def train_run(
     if evaluate:
         result.update(task.evaluate(load_run(run_dir, device), "test", say))
     return result
+
+
+def _validator(task: Any, tokenizer: Any, cfg: TransformerConfig, settings: Any, run_dir: Path, log: Log) -> Any:
+    """The in-flight validation of a task that has a validation split, when `validate_every` asks."""
+    if not settings.validate_every or not hasattr(task, "validation_batches"):
+        return None
+    from aiayn.training.validation import Validator
+
+    batches = task.validation_batches(tokenizer, settings)
+    plain = task.loss(cfg, dataclasses.replace(settings, eps_ls=0.0))  # perplexity: no smoothing
+    bleu = task.validation_bleu(tokenizer, settings.validate_bleu) if settings.validate_bleu else None
+    n_targets = sum(b.n_targets for b in batches)
+    log(f"validation: every {settings.validate_every} steps, {len(batches)} batches ({n_targets:,} target tokens)"
+        + (f", greedy BLEU on {settings.validate_bleu} sentences" if bleu else ""))  # fmt: skip
+    return Validator(batches, plain, settings.validate_every, run_dir, bleu=bleu)
 
 
 def finalize(run_dir: Path, model: torch.nn.Module, average_last: int, log: Log) -> None:
