@@ -78,17 +78,30 @@ def test_a_split_that_cannot_come_within_5_percent_is_refused() -> None:
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
-def test_wmt14_sh_dry_run_prints_effective_tokens_for_1_2_3_and_8_processes() -> None:
-    env = {**os.environ, "PYTHON": sys.executable}
+def test_wmt14_sh_dry_run_prints_the_budget_accumulation_validation_interval_and_hours() -> None:
+    """Without a GPU here the plan is for an assumed 80 GiB H100: base fits the whole step in
+    one batch, so 1 GPU needs no accumulation; MAX_TOKENS_PER_DEVICE overrides the estimate."""
+    env = {**os.environ, "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(["bash", str(WMT14), "base", "--dry-run", "2"], capture_output=True, text=True, env=env,
                             check=False)  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for n, effective in ((1, "25,000"), (2, "25,000"), (3, "25,002"), (8, "25,000")):
-        line = next(line for line in out.splitlines() if line.lstrip().startswith(f"{n} process"))
-        assert f"= {effective} tokens per step" in line
-    assert "--tokens-per-step 25000" in out and "--max-tokens-per-device 6250" in out
-    assert "--nproc_per_node=2" in out and "torchrun" in out
+    assert "validation every 1000 steps" in out and "--validate-every 1000" in out
+    one = next(line for line in out.splitlines() if line.lstrip().startswith("1 GPU:"))
+    eight = next(line for line in out.splitlines() if line.lstrip().startswith("8 GPUs:"))
+    assert "1 process x 1 accumulation x 25,000 tokens per device" in one
+    assert "8 processes x 1 accumulation x 3,125 tokens per device" in eight
+    hours = [float(line.split(" steps in about ")[1].split(" h")[0]) for line in (one, eight)]
+    assert hours[0] > hours[1] > 0
+    assert "--tokens-per-step 25000" in out and "--max-tokens-per-device 25000" in out
+    assert "--nproc_per_node=2" in out and "aiayn prepare --task wmt14" in out
+
+    env["MAX_TOKENS_PER_DEVICE"] = "6250"
+    result = subprocess.run(["bash", str(WMT14), "base", "--dry-run", "3"], capture_output=True, text=True, env=env,
+                            check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "with 3: 3 processes x 2 accumulation x 4,167 tokens per device = 25,002" in result.stdout
+    assert "overridden: 6,250" in result.stdout and "--max-tokens-per-device 6250" in result.stdout
 
 
 def test_training_settings_derive_the_batch_from_tokens_per_step_for_each_world_size() -> None:

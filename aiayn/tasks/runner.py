@@ -33,7 +33,7 @@ from aiayn.training.trainer import Trainer, for_world
 # What an aiayn run folder may hold; `--overwrite` removes a folder only if it holds
 # nothing else, so it can never delete a folder of other files.
 RUN_FILES = ("run.json", "config.json", "tokenizer.json", "model.safetensors", "metrics.jsonl", "samples.txt")
-RUN_FOLDERS = ("checkpoints", "attention")
+RUN_FOLDERS = ("checkpoints", "attention", "tensorboard")
 RUN_PATTERNS = ("eval*.json", "*.png", "*.html", "*.tmp", ".*.tmp")
 
 

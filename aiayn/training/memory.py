@@ -26,6 +26,7 @@ device's peak bf16 FLOP/s and an assumed model-FLOPs utilisation (MFU; scripts/g
 measures the real one).
 """
 
+import functools
 import math
 
 import torch
@@ -48,6 +49,7 @@ def n_parameters(cfg: TransformerConfig) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
+@functools.lru_cache(maxsize=8)
 def activation_bytes_per_token(cfg: TransformerConfig, length: int = LENGTH) -> float:
     """Bytes kept for the backward pass per source-and-target token pair, in bf16 autocast."""
     from aiayn.model.transformer import Transformer
@@ -74,10 +76,10 @@ def activation_bytes_per_token(cfg: TransformerConfig, length: int = LENGTH) -> 
             label_smoothed_loss(logits, tgt, cfg.eps_ls, cfg.pad_id, reduction="sum")
         return sum(seen.values())
 
-    return (saved_bytes(4) - saved_bytes(2)) / (2 * length)
+    return (saved_bytes(2) - saved_bytes(1)) / length
 
 
-def fitting_tokens(cfg: TransformerConfig, memory_bytes: float, per_token: float | None = None) -> int:
+def fitting_tokens(cfg: TransformerConfig, memory_bytes: float | int, per_token: float | int | None = None) -> int:
     """The most tokens per side one device's batch may hold (see the module docstring); 0 if none fit."""
     per_token = activation_bytes_per_token(cfg) if per_token is None else per_token
     static = 16 * n_parameters(cfg) + RESERVE
@@ -105,7 +107,7 @@ def peak_flops(device_name: str) -> float | None:
     return None
 
 
-def plan(cfg: TransformerConfig, tokens_per_step: int, steps: int, memory_bytes: float, device_name: str,
+def plan(cfg: TransformerConfig, tokens_per_step: int, steps: int, memory_bytes: float | int, device_name: str,
          max_tokens_per_device: int | None = None, mfu: float = 0.4) -> list[str]:  # fmt: skip
     """Lines for a dry run: per-device budget, accumulation on 1 and 8 devices, projected hours."""
     from aiayn.training.budget import step_budget
