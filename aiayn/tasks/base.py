@@ -10,7 +10,10 @@ A task says what to learn and how to judge it, in five parts:
     evaluate(run, split, log) scores of a trained run on a split, as a JSON-able dict
 
 A task that starts from other weights (fine-tuning) also has `init_model(model)`, which
-the runner calls once before a fresh run's first step (never on resume).
+the runner calls once before a fresh run's first step (never on resume). A task with a
+validation split may have `validation_batches(tokenizer, settings)` (and a translation
+task `validation_bleu(tokenizer, n)`): the runner then validates every `validate_every`
+steps (`aiayn.training.validation`).
 
 The trainer (`aiayn.training.trainer`) sees only the model, the batches and the loss;
 the runner (`aiayn.tasks.runner`) ties a task to a run folder. A new task is one module
