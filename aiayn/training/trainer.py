@@ -18,8 +18,8 @@ tuning) on a CPU or on many GPUs. It knows no task: it takes a model, a `BatchSo
   background thread from host copies (`aiayn.training.async_save`); resuming restores
   weights, optimiser, schedule, data position and each process's random generators
   (`aiayn.training.rng`), so the run continues exactly as if never stopped. A checkpoint
-  records its batch layout (tokens per device batch, batches per step); a resume whose
-  layout gives other batches is refused in one line, since it could not continue exactly;
+  records its batch layout (`aiayn.training.layout`); a resume on another process count
+  continues where its steps keep their batches, and is refused in one line otherwise;
 - validation every `validate_every` steps when the runner attaches a `Validator`
   (`aiayn.training.validation`).
 
@@ -50,6 +50,7 @@ from aiayn.training.batching import BatchSource, TrainingBatch
 from aiayn.training.async_save import AsyncSaver
 from aiayn.training.checkpoint import atomic_write_text, latest_good_checkpoint, load_checkpoint
 from aiayn.training.distributed import world
+from aiayn.training.layout import batch_layout, resume_accum
 from aiayn.training.loader import Prefetcher
 from aiayn.training.rng import gathered_rng_states, set_rng_state
 from aiayn.training.schedule import make_optimizer
@@ -309,19 +310,13 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------
 
-    def layout(self) -> dict[str, int]:
-        """What fixes the batches of a step: the per-batch token budgets and batches per step."""
-        s = self.settings
-        return {"max_src_tokens": s.max_src_tokens, "max_tgt_tokens": s.max_tgt_tokens,
-                "batches_per_step": self.world_size * s.accum_steps, "world_size": self.world_size}  # fmt: skip
-
     def state(self, rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "progress": dataclasses.asdict(self.progress),
             "rng": rng if rng is not None else gathered_rng_states(self.device),
-            "layout": self.layout(),
+            "layout": batch_layout(self.settings, self.world_size),
         }
 
     def save(self) -> None:
@@ -347,31 +342,16 @@ class Trainer:
         state = load_checkpoint(ckpt, self.model, self.config, self.tokenizer_fingerprint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
-        self._check_layout(state.get("layout"), ckpt.name)
+        accum, refusal = resume_accum(state.get("layout"), self.settings, self.world_size, ckpt.name)
+        if refusal is not None:
+            raise TrainingError(refusal)
+        if accum != self.settings.accum_steps:  # the same batches per step on another process count
+            self.settings = dataclasses.replace(self.settings, accum_steps=accum)
+            self.log(f"resuming {ckpt.name} on {self.world_size} process(es) x {accum} accumulation steps")
         self.progress = Progress(**state["progress"])
         set_rng_state(state["rng"], self.rank, self.device)
         self._drop_later_metrics()
         return self.progress.step
-
-    def _check_layout(self, saved: dict[str, int] | None, name: str) -> None:
-        """Continue only where this run's steps get the same batches as the run that wrote the
-        checkpoint: the same token budgets per batch and batches per step (processes x
-        accumulation, the accumulation adjusted here when the process count divides them)."""
-        now = self.layout()
-        if saved is None or all(saved[k] == now[k] for k in ("max_src_tokens", "max_tgt_tokens", "batches_per_step")):
-            return
-        per_step = saved["batches_per_step"]
-        same_budget = (saved["max_src_tokens"], saved["max_tgt_tokens"]) == (now["max_src_tokens"], now["max_tgt_tokens"])
-        if same_budget and per_step % self.world_size == 0:
-            self.settings = dataclasses.replace(self.settings, accum_steps=per_step // self.world_size)
-            self.log(f"resuming on {self.world_size} process(es) with {self.settings.accum_steps} accumulation "
-                     f"steps: the same {per_step} batches per step as the run that wrote {name}")  # fmt: skip
-            return
-        raise TrainingError(
-            f"{name} was written by {saved['world_size']} process(es) taking {per_step} batches of at most "
-            f"{saved['max_src_tokens']:,} tokens per step, and this run takes {now['batches_per_step']} of at most "
-            f"{now['max_src_tokens']:,}: the batches would differ, so it could not continue where it stopped; "
-            f"resume with {saved['world_size']} processes (torchrun --nproc_per_node={saved['world_size']})")
 
     def _set_aside_checkpoints_after(self, ckpt: Path | None) -> None:
         """Rename checkpoint folders newer than the one resumed from (they failed
