@@ -22,7 +22,7 @@ def world() -> tuple[int, int]:
 DEFAULT_TIMEOUT_S = 1800
 
 
-def dist_timeout_s(timeout_s: float | None = None) -> float:
+def dist_timeout_s(timeout_s: float | int | None = None) -> float:
     """The process group's timeout: the argument, else AIAYN_DIST_TIMEOUT, else 30 minutes."""
     if timeout_s is None:
         raw = os.environ.get("AIAYN_DIST_TIMEOUT", "")
@@ -32,10 +32,10 @@ def dist_timeout_s(timeout_s: float | None = None) -> float:
             raise ValueError(f"AIAYN_DIST_TIMEOUT must be a number of seconds, got {raw!r}") from None
     if not timeout_s > 0:
         raise ValueError(f"the process-group timeout must be a positive number of seconds, got {timeout_s}")
-    return timeout_s
+    return float(timeout_s)
 
 
-def init_distributed(timeout_s: float | None = None) -> tuple[int, int, torch.device]:
+def init_distributed(timeout_s: float | int | None = None) -> tuple[int, int, torch.device]:
     """Join the torchrun group if launched by torchrun (with the timeout of `dist_timeout_s`);
     pick this process's device."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not dist.is_initialized():

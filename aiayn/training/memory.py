@@ -97,7 +97,7 @@ def flops_per_step(cfg: TransformerConfig, tokens_per_side: int, length: int = L
     dec_layer = 8 * d * d + 2 * d * cfg.d_ff
     dense = 6 * tokens_per_side * (n * enc_layer + n * dec_layer + d * cfg.vocab_size)
     attention = 6 * tokens_per_side * 2 * d * length * (n + 2 * n)  # encoder self; decoder self and source
-    return dense + attention
+    return float(dense + attention)
 
 
 def peak_flops(device_name: str) -> float | None:
