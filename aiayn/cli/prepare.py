@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiayn.cli.train import TASK_FLAGS, UsageError, task_options
+    from aiayn.cli.train import TASK_FLAGS, UsageError, _check_task_values, task_options
     from aiayn.data.binarized import read_meta
     from aiayn.tasks.base import get_task, task_class
     from aiayn.tasks.translation_data import binarized_dir, prepare_data, tokenizer_cache
@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     recipe = task_class(args.task).recipes[args.task]
     try:
         given = {f: getattr(args, f[2:].replace("-", "_"), None) for f in TASK_FLAGS}
+        _check_task_values(argparse.Namespace(max_tokens=None, **{f[2:].replace("-", "_"): v for f, v in given.items()}),
+                           args.task)  # fmt: skip
         spec = dataclasses.replace(recipe, data=task_options(args.task, recipe.data, given))
         task = get_task(spec)
         t0 = time.perf_counter()

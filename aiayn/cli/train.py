@@ -56,7 +56,7 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
                         "validation (0: none; translation tasks)"),
 }
 # what --resume accepts besides the run folder; anything else would change the run
-RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate", "dist_timeout", "tensorboard")
+RESUME_FLAGS = ("steps", "no_progress", "progress_every", "no_spec_gate", "dist_timeout", "tensorboard")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -78,7 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         t.add_argument(flag, type=kind, default=None, help=f"{help_text} ({', '.join(tasks)})")
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     t.add_argument("--bf16-cpu", action="store_true", help="bf16 autocast on a CPU too (default: float32 there)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar: plain progress lines instead")
+    t.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
+                   help="without a bar (output not a terminal, or --no-progress): a plain progress line every "
+                        "SECONDS (default 30; 0 = none)")
     t.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                    help="write the training and validation scalars as TensorBoard events to DIR (needs tensorboard)")
     t.add_argument("--dist-timeout", type=float, default=None, metavar="SECONDS",
@@ -156,6 +159,7 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
 
     name = args.task or "numbers"
     recipe = task_class(name).recipes[name]
+    _check_task_values(args, name)
     data = task_options(name, recipe.data, {f: getattr(args, f[2:].replace("-", "_")) for f in TASK_FLAGS})
     train: dict[str, Any] = {field: getattr(args, f[2:].replace("-", "_")) for f, (field, _, _) in TRAIN_FLAGS.items()}
     if args.tokens_per_step is not None and (args.max_tokens is not None or args.accum_steps is not None):
@@ -178,6 +182,24 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
         spec = dataclasses.replace(spec, average_last=args.average_last)
     preset(spec.preset).replace(**model)  # refuse a bad model now, not after preparing the data
     return spec
+
+
+def _check_task_values(args: argparse.Namespace, task: str) -> None:
+    """Refuse now, in one line, values the tokenizer or the data would refuse only after a run
+    folder exists and data is prepared."""
+    from aiayn.data.tokenizer import BYTE_SYMBOLS, SPECIALS
+
+    least = {"bpe_vocab": (len(SPECIALS) + BYTE_SYMBOLS, f" ({len(SPECIALS)} special tokens + {BYTE_SYMBOLS} bytes)"),
+             "tokenizer_seed": (0, "")}
+    for flag, (option, kind, _, _) in TASK_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if kind is int and value is not None:
+            bound, why = least.get(option, (1, ""))
+            if value < bound:
+                raise UsageError(f"{flag} must be at least {bound}{why}, got {value}")
+    if args.max_tokens is not None and task in LANGUAGE:
+        raise UsageError(f"--max-tokens applies to the translation, classification and fine-tuning tasks, not --task "
+                         f"{task}: its batches are --batch-size blocks of --block-size tokens")  # fmt: skip
 
 
 def _resume_spec(args: argparse.Namespace):  # noqa: ANN202
@@ -218,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     from aiayn.training.distributed import world
 
     try:
+        if args.progress_every is not None and not args.progress_every >= 0:
+            raise UsageError(f"--progress-every must be 0 (no lines) or a number of seconds, got {args.progress_every}")
         spec = _resume_spec(args) if args.resume is not None else spec_from_args(args)
         if args.dist_timeout is not None and not args.dist_timeout > 0:
             raise UsageError(f"--dist-timeout must be a positive number of seconds, got {args.dist_timeout}")
@@ -230,6 +254,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(str(err)) from None
     except (UsageError, *USER_ERRORS) as err:
         return fail("train", err)
+    if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # each line reaches a log file as it is printed
     run_dir = args.resume if args.resume is not None else (args.run_dir or Path("runs") / _default_name(spec))
     verdict = _gate_on_every_rank(args.no_spec_gate, spec.train.bf16, args.dist_timeout)
     if verdict is not None:
@@ -240,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train_run(spec, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
                            progress_bar=not args.no_progress and sys.stderr.isatty(),
+                           report_every_s=30.0 if args.progress_every is None else args.progress_every,
                            tensorboard=args.tensorboard)  # fmt: skip
     except USER_ERRORS as err:
         return fail("train", err)

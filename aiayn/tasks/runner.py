@@ -98,6 +98,7 @@ def train_run(
     progress_bar: bool = True,
     log: Log = print,
     tensorboard: Path | None = None,
+    report_every_s: float = 30.0,
 ) -> dict[str, Any]:
     """Train (or resume) a run of `spec.task` and evaluate it; returns the evaluation record.
 
@@ -146,7 +147,8 @@ def train_run(
         board = TensorBoardLog(tensorboard)
     t0 = time.perf_counter()
     try:
-        trainer.fit(on_log=board.write if board is not None else None, progress_bar=progress_bar)
+        trainer.fit(on_log=board.write if board is not None else None, progress_bar=progress_bar,
+                    report_every_s=report_every_s)
     finally:
         if board is not None:
             board.close()
