@@ -146,8 +146,8 @@ def unprepared_message(task: Any) -> str:
     flags = f" --direction {o['direction']} --bpe-vocab {o['bpe_vocab']}"
     flags += "".join(f" --{k.replace('_', '-')} {o[k]}" for k in ("tokenizer_pairs", "path", "data_dir") if k in o)
     return (f"the {name} training data is not prepared, and building it under torchrun would keep the other "
-            f"processes waiting for hours: run `aiayn prepare --task {name}{flags}` once (one process), then start "
-            f"torchrun again")  # fmt: skip
+            f"processes waiting for hours: run `aiayn prepare --task {name}{flags}` once (one process; on each "
+            f"machine of a multi-machine run), then start torchrun again")  # fmt: skip
 
 
 def prepare(task: Any, run_dir: Path, log: Log) -> tuple[BpeTokenizer, PairBatches]:
