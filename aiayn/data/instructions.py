@@ -36,7 +36,6 @@ an error naming the split and row. `path` may be a local folder in the hub's lay
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aiayn.data.hub import load_split, rows
 from aiayn.data.files import DataError
@@ -49,12 +48,16 @@ from aiayn.data.plays import (
     split_of,
     titles,
 )
+from aiayn.data.questions import PromptResponse, make_question
+from aiayn.data.reading_questions import READING_KINDS, READING_QUESTIONS, reading_items
 
-KINDS = ("speaker", "title", "next_line")
+KNOWLEDGE_KINDS = ("speaker", "title", "next_line")
+KINDS = KNOWLEDGE_KINDS + READING_KINDS
 QUESTIONS = {
     "speaker": "Who speaks these lines?",
     "title": "Which play is this from?",
     "next_line": "What is the next line?",
+    **READING_QUESTIONS,
 }
 SPLITS = ("train", "validation", "test")
 PER_WORK = 40  # items of each kind per work
@@ -63,24 +66,10 @@ SPEECH_LINES, TITLE_LINES, CONTEXT_LINES = 4, 4, 3
 MIN_WORDS = 3  # a candidate next line has at least this many words
 
 
-@dataclass(frozen=True)
-class PromptResponse:
-    """One fine-tuning example: what the user says and what the assistant should answer."""
-
-    prompt: str
-    response: str
-    kind: str = ""
-
-
 def _question(
     kind: str, passage: Sequence[str], answer: str, others: Sequence[str], rng: random.Random
 ) -> PromptResponse:
-    text = f"{QUESTIONS[kind]}\n\n" + "\n".join(passage)
-    if others:
-        choices = [answer, *others]
-        rng.shuffle(choices)
-        text += "\n\nChoices:\n" + "\n".join(f"- {c}" for c in choices)
-    return PromptResponse(text, answer, kind)
+    return make_question(kind, QUESTIONS[kind], passage, answer, others, rng)
 
 
 def _speaker_items(speeches: Sequence[Speech], n: int, others: int, rng: random.Random) -> list[PromptResponse]:
@@ -133,6 +122,7 @@ def corpus_instructions(
         rng = {kind: random.Random(f"{seed}:{work}:{kind}") for kind in KINDS}
         if work in POEMS:
             out.extend(_next_line_items([read_poem(work, path)], per_work, others, rng["next_line"]))
+            out.extend(reading_items(read_poem(work, path), (), per_work, others, rng))
             continue
         speeches = read_play(work, path)
         # the other titles come from the same split: were held-out titles offered as wrong
@@ -142,6 +132,7 @@ def corpus_instructions(
         out.extend(_title_items([line for s in speeches for line in s.lines], names[work], other_titles, per_work,
                                 others, rng["title"]))  # fmt: skip
         out.extend(_next_line_items([s.lines for s in speeches], per_work, others, rng["next_line"]))
+        out.extend(reading_items([line for s in speeches for line in s.lines], speeches, per_work, others, rng))
     return tuple(out)
 
 
