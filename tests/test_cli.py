@@ -86,6 +86,53 @@ def test_bad_inputs_get_one_line_errors(tmp_path: Path) -> None:
     assert result.returncode != 0 and "FIELD one of" in result.stderr
 
 
+def test_train_prints_plain_progress_lines_when_not_on_a_terminal(run_dir: Path, tmp_path: Path) -> None:
+    """Output to a pipe gets no bar but a line every --progress-every seconds and at the last step, each with
+    the step, loss, learning rate, tokens per second and the time left; 0 turns the lines off."""
+    import re
+
+    line = re.compile(r"^step (\d+)/9 \(\d+%\)  loss \d+\.\d{3}  lr \d\.\d\de-\d\d  [\d,]+ tok/s  "
+                      r"\d+m\d\ds spent, \d+m\d\ds left$")  # fmt: skip
+    every = aiayn("train", "--no-spec-gate", "--run-dir", str(tmp_path / "a"), "--steps", "9", *TINY[:-1],
+                  "--progress-every", "0.000001")  # fmt: skip
+    assert every.returncode == 0, every.stderr
+    steps = [int(m.group(1)) for m in map(line.match, every.stdout.splitlines()) if m]
+    assert steps == list(range(1, 10)), every.stdout
+    assert "\r" not in every.stdout + every.stderr, "no bar when the output is not a terminal"
+    quiet = aiayn("train", "--no-spec-gate", "--run-dir", str(tmp_path / "b"), "--steps", "9", *TINY,
+                  "--progress-every", "0")  # fmt: skip
+    assert quiet.returncode == 0 and not [m for m in map(line.match, quiet.stdout.splitlines()) if m]
+
+
+def test_progress_line_reads_as_documented() -> None:
+    from aiayn.training.trainer import progress_line
+
+    assert progress_line(120, 3000, 3.41234, 4.1e-4, 1234.4, 125.0, 1.0) == (
+        "step 120/3,000 (4%)  loss 3.412  lr 4.10e-04  1,234 tok/s  2m05s spent, 48m00s left")
+    assert progress_line(10, 10, 1.0, 1e-3, 5.0, 3700.0, 370.0).endswith("1h01m spent, 0m00s left")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "shakespeare", "--bpe-vocab", "0"], "--bpe-vocab must be at least 260 (4 special tokens + 256 bytes)"),
+    (["--task", "genre", "--bpe-vocab", "100"], "--bpe-vocab must be at least 260"),
+    (["--task", "shakespeare", "--block-size", "0"], "--block-size must be at least 1, got 0"),
+    (["--task", "shakespeare", "--batch-size", "-1"], "--batch-size must be at least 1, got -1"),
+    (["--n-test", "0"], "--n-test must be at least 1, got 0"),
+    (["--task", "shakespeare", "--max-tokens", "100"], "--max-tokens applies to the translation"),
+    (["--progress-every", "-1"], "--progress-every must be 0"),
+    (["--max-tokens", "1"], "a batch budget of 1 tokens holds no training pair's source: the shortest takes"),
+    (["--task", "genre", "--max-tokens", "1"], "a batch budget of 1 tokens holds no training item"),
+])  # fmt: skip
+def test_values_refused_before_training_in_one_line_leaving_no_folder(tmp_path: Path, args: list[str],
+                                                                      message: str) -> None:  # fmt: skip
+    """Values a tokenizer or the batching would refuse only later (or a budget no item fits, which used to
+    train on batches that all broke it) end at once with one line, exit 2, and no run folder."""
+    result = aiayn("train", "--no-spec-gate", "--steps", "1", "--run-dir", str(tmp_path / "r"), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_train_refuses_when_a_spec_fails(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                          tmp_path: Path) -> None:  # fmt: skip
     def failing_gate(**_: object) -> None:

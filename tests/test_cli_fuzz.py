@@ -20,7 +20,7 @@ FLAG_VALUES: dict[str, tuple[str, ...]] = {
     "--steps": ("3", "0", "-2", "x", "1.5"),
     "--warmup-steps": ("5", "0", "nope"),
     "--lr-scale": ("0.5", "-1", "0", "nan", "inf"),
-    "--max-tokens": ("300", "0", "-5"),
+    "--max-tokens": ("300", "0", "-5", "1"),
     "--accum-steps": ("1", "0"),
     "--save-every": ("2", "0"),
     "--keep-last": ("2", "0", "-1"),
@@ -28,11 +28,14 @@ FLAG_VALUES: dict[str, tuple[str, ...]] = {
     "--p-drop": ("0.1", "1.5", "-0.1"),
     "--eps-ls": ("0.0", "1.0", "abc"),
     "--seed": ("1", "s"),
-    "--task": ("numbers", "wmt14", "files", "poetry"),
+    "--task": ("numbers", "wmt14", "files", "poetry", "shakespeare", "genre"),
     "--preset": ("tiny", "base", "huge"),
     "--direction": ("en-de", "de-en", "fr-en"),
     "--n-train": ("50", "0", "-3"),
-    "--bpe-vocab": ("300", "2"),
+    "--bpe-vocab": ("300", "2", "0", "259"),
+    "--block-size": ("32", "0"),
+    "--n-test": ("5", "0"),
+    "--progress-every": ("5", "0", "-1", "nan"),
     "--set": ("d_model=32", "d_model=30", "h=0", "share_embeddings=flase", "share_embeddings=false", "colour=blue",
               "norm=sideways", "positions=learned", "p_drop=2", "n_layers=x", "=3", "d_model"),
 }
@@ -91,7 +94,8 @@ def _cases(root: Path) -> list[list[str]]:
         cases.append(["translate", "--model", str(root / "run"), *extra])
     for extra in (["--split", "train"], ["--limit", "0"], ["--beam-size", "-1"]):
         cases.append(["evaluate", "--model", str(root / "run"), *extra])
-    for args in (["trace", "--preset", "huge"], ["params", "--vocab-size", "x"], ["frobnicate"], [],
+    for args in (["train", "--task", "shakespeare", "--bpe-vocab", "0"], ["train", "--task", "shakespeare", "--max-tokens", "1"],
+                 ["trace", "--preset", "huge"], ["params", "--vocab-size", "x"], ["frobnicate"], [],
                  ["train", "--steps"], ["train", "--set"], ["specs", "--no-such-flag"]):  # fmt: skip
         cases.append(args)
     return cases

@@ -41,6 +41,9 @@ def test_ci_runs_the_first_readme_command_as_written_then_the_test_command() -> 
         assert step in ci, step
     assert ci.index('steps="${*:-first test}"') < ci.index("for step in $steps")  # first, then the test command
     assert "|| true" not in ci and "-eq 5" not in ci, "no pytest exit status (5: no tests) may pass CI"
+    # the copy stands alone as a user's clone does: the Shakespeare tasks read the packaged corpus
+    assert "unset AIAYN_SHAKESPEARE" in ci and "../shared" not in ci.split("unset AIAYN_SHAKESPEARE")[1]
+    assert "export AIAYN_SHAKESPEARE" not in ci
     for n, command in ((0, train), (1, test)):
         out = subprocess.run([sys.executable, str(ROOT / ".ci" / "readme_command.py"), str(n)],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip

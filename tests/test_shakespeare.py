@@ -1,7 +1,7 @@
-"""The Shakespeare corpus: read in place, split by whole works; character and BPE vocabularies."""
+"""The Shakespeare corpus: packaged with aiayn and checked, split by whole works; character and BPE vocabularies."""
 
-import glob
-import os
+import lzma
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +10,14 @@ import pytest
 from aiayn.data import shakespeare
 from aiayn.data.characters import CharTokenizer, load_tokenizer
 from aiayn.data.parallel import DataError
+from aiayn.data.plays import titles
 from aiayn.data.tokenizer import BpeTokenizer, TokenizerError
 
-real_corpus = pytest.mark.skipif(
-    not shakespeare.DEFAULT_DIR.is_dir() and not os.environ.get(shakespeare.ENV_VAR),
-    reason="the Shakespeare corpus (../shared/data/shakespeare) is not beside this checkout",
-)
+
+@pytest.fixture(autouse=True)
+def _corpus_from_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here reads the packaged copy unless it sets the variable itself."""
+    monkeypatch.delenv(shakespeare.ENV_VAR, raising=False)
 
 
 def fake_corpus(folder: Path, held_out_text: str = "zzqx zzqx zzqx zzqx\n", train_text: str = "") -> Path:
@@ -28,7 +30,6 @@ def fake_corpus(folder: Path, held_out_text: str = "zzqx zzqx zzqx zzqx\n", trai
     return folder
 
 
-@real_corpus
 def test_the_three_splits_are_whole_disjoint_works_covering_the_corpus() -> None:
     """Train, validation and test are disjoint sets of whole works that together are all 39."""
     names = {split: shakespeare.split_names(split) for split in shakespeare.SPLITS}
@@ -37,7 +38,6 @@ def test_the_three_splits_are_whole_disjoint_works_covering_the_corpus() -> None
     assert not set(names["train"]) & set(names["validation"]) and not set(names["validation"]) & set(names["test"])
 
 
-@real_corpus
 def test_held_out_splits_hold_five_to_eight_percent_of_the_characters_each() -> None:
     """Validation and test each hold 5-8% of the characters, with the counts the module docstring gives."""
     sizes = {split: sum(len(text) for _, text in shakespeare.works(split)) for split in shakespeare.SPLITS}
@@ -48,11 +48,10 @@ def test_held_out_splits_hold_five_to_eight_percent_of_the_characters_each() -> 
         assert 0.05 <= sizes[split] / total <= 0.08
 
 
-@real_corpus
-def test_nanogpt_corpus_is_the_sorted_files_concatenated_cut_and_split_ninety_ten() -> None:
-    """The comparison text is sorted(glob("*_gut.txt")) joined with no separator, 1,115,394 characters, 90/10."""
-    files = sorted(glob.glob(str(shakespeare.corpus_dir() / "*_gut.txt")))
-    text = "".join(Path(f).read_text(encoding="utf-8") for f in files)[:1_115_394]
+def test_nanogpt_corpus_is_the_sorted_works_concatenated_cut_and_split_ninety_ten() -> None:
+    """The comparison text is the works in sorted file-name order joined with no separator, 1,115,394
+    characters, 90/10."""
+    text = "".join(shakespeare.read_work(name) for name in sorted(shakespeare.all_names()))[:1_115_394]
     train, validation = shakespeare.nanogpt_text("train"), shakespeare.nanogpt_text("validation")
     assert train + validation == text
     assert len(train) == int(1_115_394 * 0.9) == 1_003_854
@@ -60,10 +59,92 @@ def test_nanogpt_corpus_is_the_sorted_files_concatenated_cut_and_split_ninety_te
         shakespeare.nanogpt_text("test")
 
 
-def test_corpus_folder_comes_from_the_argument_then_the_environment(
+def test_the_packaged_copy_is_the_default_and_every_file_matches_its_manifest() -> None:
+    """With no path and no variable, the 39 works and the titles come from aiayn/data/corpora/shakespeare,
+    each file's uncompressed bytes matching the SHA-256 and size MANIFEST.tsv gives."""
+    import hashlib
+
+    assert shakespeare.corpus_dir() == shakespeare.PACKAGED_DIR
+    manifest = shakespeare._manifest(shakespeare.PACKAGED_DIR)
+    assert manifest is not None and len(manifest) == shakespeare.N_WORKS + 1
+    for name, (digest, size) in manifest.items():
+        stored = shakespeare.PACKAGED_DIR / name
+        data = stored.read_bytes() if stored.exists() else lzma.decompress(Path(f"{stored}.xz").read_bytes())
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == (digest, size), name
+    assert len(titles()) == shakespeare.N_WORKS and titles()["macbeth"] == "Macbeth"
+
+
+def test_the_packaged_copy_is_the_folder_beside_the_project_byte_for_byte() -> None:
+    """Where the source folder is at hand (../shared/data/shakespeare), every work reads the same from it."""
+    source = Path(__file__).resolve().parents[2] / "shared" / "data" / "shakespeare"
+    if not source.is_dir():
+        pytest.skip(f"{source} is not here to compare with")
+    assert shakespeare.all_names(source) == shakespeare.all_names()
+    for name in shakespeare.all_names():
+        assert shakespeare.read_work(name, source) == shakespeare.read_work(name), name
+
+
+@pytest.fixture
+def packaged_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the packaged corpus standing in for it (the read cache cleared before and after)."""
+    copy = tmp_path / "packaged"
+    shutil.copytree(shakespeare.PACKAGED_DIR, copy)
+    monkeypatch.setattr(shakespeare, "PACKAGED_DIR", copy)
+    shakespeare._read_packaged.cache_clear()
+    yield copy
+    shakespeare._read_packaged.cache_clear()
+
+
+def test_an_altered_packaged_work_fails_in_one_line_naming_it_and_its_checksum(packaged_copy: Path) -> None:
+    """One changed character in a work (validly compressed again) is caught by the manifest's SHA-256."""
+    work = packaged_copy / "macbeth_gut.txt.xz"
+    text = lzma.decompress(work.read_bytes())
+    work.write_bytes(lzma.compress(text.replace(b"Macbeth", b"Macbath", 1)))
+    with pytest.raises(DataError, match=r"macbeth_gut\.txt\.xz: damaged or altered: SHA-256 [0-9a-f]{16}") as err:
+        shakespeare.works("validation")
+    assert "\n" not in str(err.value)
+    assert shakespeare.read_work("john")  # the other works still read
+
+
+def test_a_damaged_or_missing_packaged_work_fails_naming_it(packaged_copy: Path) -> None:
+    """A truncated xz file, a work gone from the folder, a missing manifest: each one line that says which."""
+    work = packaged_copy / "julius_caesar_gut.txt.xz"
+    work.write_bytes(work.read_bytes()[:1000])
+    with pytest.raises(DataError, match=r"julius_caesar_gut\.txt\.xz: damaged, not a readable xz file"):
+        shakespeare.read_work("julius_caesar")
+    (packaged_copy / "othello_gut.txt.xz").unlink()
+    with pytest.raises(DataError, match=r"the works do not match MANIFEST.tsv \(missing: \['othello'\]"):
+        shakespeare.split_names("train")
+    (packaged_copy / "MANIFEST.tsv").unlink()
+    shakespeare._read_packaged.cache_clear()
+    with pytest.raises(DataError, match="MANIFEST.tsv: missing, so the packaged corpus cannot be checked"):
+        shakespeare.read_work("john")
+
+
+def test_packing_a_folder_is_reproducible_and_reads_back_the_same_text(tmp_path: Path) -> None:
+    """pack_corpus writes .xz works, TITLES.tsv and MANIFEST.tsv; packing twice gives the same bytes, and the
+    packed folder reads as the plain one. It refuses, rather than deletes, works the source lacks."""
+    (tmp_path / "plain").mkdir()
+    source = fake_corpus(tmp_path / "plain")
+    (source / "TITLES.tsv").write_text("macbeth_gut.txt\tMacbeth\n", encoding="utf-8")
+    one, two = tmp_path / "one", tmp_path / "two"
+    shakespeare.pack_corpus(source, one), shakespeare.pack_corpus(source, two)
+    assert sorted(f.name for f in one.iterdir()) == sorted(f.name for f in two.iterdir())
+    assert all((one / f.name).read_bytes() == (two / f.name).read_bytes() for f in one.iterdir())
+    assert not list(one.glob("*_gut.txt")) and len(list(one.glob("*_gut.txt.xz"))) == shakespeare.N_WORKS
+    assert shakespeare.works("test", one) == shakespeare.works("test", source)
+    assert titles(one) == {"macbeth": "Macbeth"}
+    (one / "extra_gut.txt.xz").write_bytes(b"")
+    with pytest.raises(DataError, match=r"holds works that .* lacks \(\['extra_gut.txt.xz'\]\)"):
+        shakespeare.pack_corpus(source, one)
+    assert (one / "extra_gut.txt.xz").exists()
+
+
+def test_corpus_folder_comes_from_the_argument_then_the_environment_then_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`path` wins over $AIAYN_SHAKESPEARE, which wins over the default folder."""
+    """`path` wins over $AIAYN_SHAKESPEARE, which wins over the packaged copy."""
+    assert shakespeare.corpus_dir() == shakespeare.PACKAGED_DIR
     (tmp_path / "env").mkdir()
     env = fake_corpus(tmp_path / "env")
     monkeypatch.setenv(shakespeare.ENV_VAR, str(env))
@@ -79,7 +160,7 @@ def test_a_missing_corpus_names_the_folder_and_the_variable(tmp_path: Path, monk
     monkeypatch.setenv(shakespeare.ENV_VAR, str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match=r"nowhere is not a folder.*AIAYN_SHAKESPEARE"):
         shakespeare.works("train")
-    with pytest.raises(DataError, match=r"holds no \*_gut.txt files"):
+    with pytest.raises(DataError, match=r"holds no \*_gut.txt"):
         shakespeare.works("train", tmp_path)
     (tmp_path / "macbeth_gut.txt").write_text("only one work\n")
     with pytest.raises(DataError, match="held-out works .* are missing"):

@@ -12,7 +12,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from aiayn.data import shakespeare
 from aiayn.tasks.runner import train_run
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,11 +21,6 @@ ENV = {**os.environ, "AIAYN_SHAPE_CHECKS": "0", "OMP_NUM_THREADS": "1", "HF_HUB_
 TINY = ["--set", "d_model=32", "--set", "d_ff=48", "--set", "h=2", "--set", "n_layers=1", "--no-progress",
         "--no-spec-gate", "--warmup-steps", "5", "--save-every", "3"]  # fmt: skip
 FIXTURES = Path(__file__).parent / "fixtures"
-# every task here reads the Shakespeare corpus; CI and a checkout with ../shared have it
-pytestmark = pytest.mark.skipif(
-    not shakespeare.DEFAULT_DIR.is_dir() and not os.environ.get(shakespeare.ENV_VAR),
-    reason="the Shakespeare corpus (../shared/data/shakespeare, or $AIAYN_SHAKESPEARE) is not here",
-)
 
 
 def aiayn(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -65,7 +65,7 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r}: a time budget must be a positive duration")
     return seconds
 # what --resume accepts besides the run folder; anything else would change the run
-RESUME_FLAGS = ("steps", "no_progress", "no_spec_gate")
+RESUME_FLAGS = ("steps", "no_progress", "progress_every", "no_spec_gate")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -89,7 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         t.add_argument(flag, type=kind, default=None, help=f"{help_text} ({', '.join(tasks)})")
     t.add_argument("--no-bf16", action="store_true", help="train in float32 on CUDA")
     t.add_argument("--bf16-cpu", action="store_true", help="bf16 autocast on a CPU too (default: float32 there)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar: plain progress lines instead")
+    t.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
+                   help="without a bar (output not a terminal, or --no-progress): a plain progress line every "
+                        "SECONDS (default 30; 0 = none)")
     t.add_argument("--no-spec-gate", action="store_true",
                    help="skip the spec gate (development only: the paper's claims are then unchecked)")
     t.set_defaults(func=run)
@@ -152,6 +155,7 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
     for flag, (_, _, tasks, _) in TASK_FLAGS.items():
         if getattr(args, flag[2:].replace("-", "_")) is not None and name not in tasks:
             raise UsageError(f"{flag} applies to --task {' / '.join(tasks)}, not --task {name}")
+    _check_task_values(args, name)
     data = dict(recipe.data)
     data.update({opt: getattr(args, f[2:].replace("-", "_")) for f, (opt, _, _, _) in TASK_FLAGS.items()
                  if getattr(args, f[2:].replace("-", "_")) is not None})  # fmt: skip
@@ -178,6 +182,23 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
         spec = dataclasses.replace(spec, average_last=args.average_last)
     preset(spec.preset).replace(**model)  # refuse a bad model now, not after preparing the data
     return spec
+
+
+def _check_task_values(args: argparse.Namespace, task: str) -> None:
+    """Refuse now, in one line, values the tokenizer or the data would refuse only after a run
+    folder exists and data is prepared."""
+    from aiayn.data.tokenizer import BYTE_SYMBOLS, SPECIALS
+
+    least = {"bpe_vocab": (len(SPECIALS) + BYTE_SYMBOLS, f" ({len(SPECIALS)} special tokens + {BYTE_SYMBOLS} bytes)")}
+    for flag, (option, kind, _, _) in TASK_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if kind is int and value is not None:
+            bound, why = least.get(option, (1, ""))
+            if value < bound:
+                raise UsageError(f"{flag} must be at least {bound}{why}, got {value}")
+    if args.max_tokens is not None and task in LANGUAGE:
+        raise UsageError(f"--max-tokens applies to the translation, classification and fine-tuning tasks, not --task "
+                         f"{task}: its batches are --batch-size blocks of --block-size tokens")  # fmt: skip
 
 
 def _resume_spec(args: argparse.Namespace):  # noqa: ANN202
@@ -218,9 +239,13 @@ def run(args: argparse.Namespace) -> int:
     from aiayn.training.distributed import world
 
     try:
+        if args.progress_every is not None and not args.progress_every >= 0:
+            raise UsageError(f"--progress-every must be 0 (no lines) or a number of seconds, got {args.progress_every}")
         spec = _resume_spec(args) if args.resume is not None else spec_from_args(args)
     except (UsageError, *USER_ERRORS) as err:
         return fail("train", err)
+    if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # each line reaches a log file as it is printed
     run_dir = args.resume if args.resume is not None else (args.run_dir or Path("runs") / _default_name(spec))
     verdict = _gate_on_every_rank(args.no_spec_gate, spec.train.bf16)
     if verdict is not None:
@@ -230,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = train_run(spec, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
-                           progress_bar=not args.no_progress and sys.stderr.isatty())  # fmt: skip
+                           progress_bar=not args.no_progress and sys.stderr.isatty(),
+                           report_every_s=30.0 if args.progress_every is None else args.progress_every)  # fmt: skip
     except USER_ERRORS as err:
         return fail("train", err)
     if world()[0] == 0 and result:

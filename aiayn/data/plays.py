@@ -1,7 +1,7 @@
 """The Shakespeare corpus read as speeches: who says which lines, in each play.
 
-The corpus (../shared/data/shakespeare, read in place) holds 39 works, one file
-`{work}_gut.txt` each, and TITLES.tsv. A work is named by its file stem without
+The corpus (`aiayn.data.shakespeare`: the copy packaged with aiayn, or a folder in its
+layout) holds 39 works, one file `{work}_gut.txt` each, and TITLES.tsv. A work is named by its file stem without
 `_gut` ("macbeth", "henry_iv_part_1"). Four are poems, not plays (`POEMS`, read
 with `read_poem`): they have no speakers.
 
@@ -22,18 +22,15 @@ How a play file is read (`read_play`):
   ("LADY MACBETH"); lines are stripped of the indentation of split verse lines.
 
 The corpus folder and the split by whole works are those of the language model
-(`aiayn.data.shakespeare`: `corpus_dir`, `HELD_OUT`), so that a task built on a
+(`aiayn.data.shakespeare`: `corpus_bytes`, `HELD_OUT`), so that a task built on a
 pre-trained language model never tests on a work the model trained on.
 """
 
-import os
 import re
 from dataclasses import dataclass
 
 from aiayn.data.files import DataError
-from aiayn.data.shakespeare import HELD_OUT, corpus_dir, read_work
-
-CorpusPath = str | os.PathLike[str]  # the corpus folder, as `aiayn.data.shakespeare` takes it
+from aiayn.data.shakespeare import HELD_OUT, TITLES, CorpusPath, corpus_bytes, corpus_dir, read_work
 
 POEMS = ("lovers_complaint", "passionate_pilgrim", "phoenix_and_the_turtle", "rape_of_lucrece")
 
@@ -62,11 +59,8 @@ def split_of(work: str) -> str:
 
 def titles(path: CorpusPath | None = None) -> dict[str, str]:
     """Work name -> title, from TITLES.tsv ("macbeth" -> "Macbeth")."""
-    file = corpus_dir(path) / "TITLES.tsv"
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{file}: no such file (the corpus lists its titles there)") from None
+    file = corpus_dir(path) / TITLES
+    text = corpus_bytes(TITLES, path).decode("utf-8")
     out = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

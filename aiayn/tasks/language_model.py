@@ -1,8 +1,8 @@
 """Language modelling with the decoder-only model (GPT-style; not in the paper).
 
-Task `shakespeare`: the 39 works of ../shared/data/shakespeare, split by whole works
-(`aiayn.data.shakespeare`: validation Twelfth Night, Macbeth, Richard II; test The Comedy
-of Errors, Julius Caesar, King John), read in place. The tokenizer is learned from the
+Task `shakespeare`: the 39 works packaged with aiayn (or a folder in their layout named by
+AIAYN_SHAKESPEARE), split by whole works (`aiayn.data.shakespeare`: validation Twelfth
+Night, Macbeth, Richard II; test The Comedy of Errors, Julius Caesar, King John). The tokenizer is learned from the
 training works only: byte-level BPE (`tokenizer="bpe"`, size `bpe_vocab`) or characters
 (`tokenizer="char"`, for comparison with character-level models); it is saved as
 tokenizer.json beside the model.

@@ -97,6 +97,7 @@ def train_run(
     evaluate: bool = True,
     progress_bar: bool = True,
     log: Log = print,
+    report_every_s: float = 30.0,
 ) -> dict[str, Any]:
     """Train (or resume) a run of `spec.task` and evaluate it; returns the evaluation record."""
     run_dir = Path(run_dir)
@@ -136,7 +137,7 @@ def train_run(
     if settings.tokens_per_step:
         say(f"batch: {batch_line}")
     t0 = time.perf_counter()
-    trainer.fit(progress_bar=progress_bar)
+    trainer.fit(progress_bar=progress_bar, report_every_s=report_every_s)
     train_seconds = time.perf_counter() - t0
     barrier()
     if rank != 0:

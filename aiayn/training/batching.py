@@ -38,6 +38,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from aiayn.data.files import DataError
 from aiayn.data.pairs import Pair
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.inputs import pad_rows
@@ -215,12 +216,21 @@ def length_batches(
     return EpochBatches(order if ids is None else np.asarray(ids)[order], bounds, batch_order)
 
 
+def check_budget_holds_an_item(lengths: np.ndarray, max_tokens: int, what: str) -> None:
+    """Refuse a token budget smaller than the shortest item: every batch would then break it
+    (an item over the budget gets a batch of its own), so the budget would mean nothing."""
+    if len(lengths) and max_tokens < int(lengths.min()):
+        raise DataError(f"a batch budget of {max_tokens} tokens holds no training {what}: the shortest takes "
+                        f"{int(lengths.min())} tokens; raise the budget (--max-tokens) to at least that")  # fmt: skip
+
+
 class LengthGroupedItems:
     """Base of the `BatchSource`s whose items have one side (texts, conversations): batches
     of similar length under one token budget, fixed by (seed, epoch); subclasses collate."""
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, seed: int) -> None:
         self.lengths = np.asarray(lengths, dtype=np.int64)
+        check_budget_holds_an_item(self.lengths, max_tokens, "item")
         self.max_tokens, self.seed = max_tokens, seed
         self._cached: tuple[int, tuple[tuple[int, ...], ...]] | None = None
 

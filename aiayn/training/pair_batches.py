@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from aiayn.data.binarized import PairTokens
-from aiayn.training.batching import EpochBatches, TrainingBatch, length_batches
+from aiayn.data.files import DataError
+from aiayn.training.batching import EpochBatches, TrainingBatch, check_budget_holds_an_item, length_batches
 
 
 def _gather(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -46,10 +47,12 @@ class PairBatches:
         keep = np.ones(len(src), dtype=bool) if max_len is None else (src + 1 <= max_len) & (tgt + 1 <= max_len)
         self.n_dropped = int(len(src) - keep.sum())
         if not keep.any():
-            raise ValueError(f"PairBatches: no training pairs (of {len(src)}, all longer than max_len={max_len})")
+            raise DataError(f"PairBatches: no training pairs (of {len(src)}, all longer than max_len={max_len})")
         self.ids = np.flatnonzero(keep) if self.n_dropped else None  # None: every pair, ids 0..n-1
         # the sizes a pair counts for: its source with </s>, its target with <s> (or </s>)
         self.src_len, self.tgt_len = src[keep] + 1, tgt[keep] + 1
+        check_budget_holds_an_item(self.src_len, max_src_tokens, "pair's source")
+        check_budget_holds_an_item(self.tgt_len, max_tgt_tokens, "pair's target")
         self.pairs, self.max_src_tokens, self.max_tgt_tokens = pairs, max_src_tokens, max_tgt_tokens
         self.seed, self.pad_id, self.bos_id, self.eos_id = seed, pad_id, bos_id, eos_id
         self.pin_memory = pin_memory

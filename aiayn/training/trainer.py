@@ -394,24 +394,34 @@ class Trainer:
             with open(self.metrics_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def fit(self, on_log: Callable[[dict[str, Any]], None] | None = None, progress_bar: bool = True) -> None:
+    def fit(self, on_log: Callable[[dict[str, Any]], None] | None = None, progress_bar: bool = True,
+            report_every_s: float = 30.0) -> None:  # fmt: skip
         """Train until `settings.steps`, checkpointing every `save_every` steps and at the end;
         with `time_budget`, stop (logged, logged metrics and a checkpoint) at the first step
-        that ends past that many seconds of this call."""
+        that ends past that many seconds of this call.
+
+        Progress on rank 0: a bar when `progress_bar` (a terminal); otherwise one plain line
+        through `log` every `report_every_s` seconds and at the last step (0 = none), for logs
+        written to a file: step, loss, learning rate, tokens per second, time spent and left."""
         s = self.settings
         bar = _progress_bar(s.steps, self.progress.step, enabled=progress_bar and self.rank == 0)
+        lines = bar is None and self.rank == 0 and report_every_s > 0
         window_tokens, window_start = 0, time.perf_counter()
-        started = self._fit_started = window_start
-        self._warm_at = None
+        first_step, fit_start = self.progress.step, window_start
+        line_tokens, line_start = 0, window_start
+        self._fit_started, self._warm_at = fit_start, None
         try:
             while self.progress.step < s.steps:
                 record = self.train_step()
                 window_tokens += record["tokens"]
-                out_of_time = s.time_budget > 0 and self._past_budget(time.perf_counter() - started)
+                line_tokens += record["tokens"]
+                now = time.perf_counter()
+                out_of_time = s.time_budget > 0 and self._past_budget(now - fit_start)
                 last = self.progress.step == s.steps or out_of_time
                 log_now = self.progress.step % s.log_every == 0 or last
                 save_now = self.progress.step % s.save_every == 0 or last
-                if log_now or save_now:
+                line_now = lines and (now - line_start >= report_every_s or last)
+                if log_now or save_now or line_now:
                     record = self.read_metrics(record)  # the only read back to the host in a step
                 if log_now:
                     elapsed = time.perf_counter() - window_start
@@ -424,6 +434,11 @@ class Trainer:
                         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}",
                                         tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)  # fmt: skip
                     window_tokens, window_start = 0, time.perf_counter()
+                if line_now:
+                    self.log(progress_line(self.progress.step, s.steps, record["loss"], record["lr"],
+                                           line_tokens / max(now - line_start, 1e-9), now - fit_start,
+                                           (now - fit_start) / (self.progress.step - first_step)))  # fmt: skip
+                    line_tokens, line_start = 0, now
                 if bar is not None:
                     bar.update(1)
                 if save_now and record["finite"]:
@@ -457,6 +472,20 @@ class Trainer:
         flag = torch.tensor(float(past), device=self.device)
         dist.broadcast(flag, src=0)
         return bool(flag)
+
+
+def progress_line(step: int, steps: int, loss: float, lr: float, tokens_per_s: float, elapsed_s: float,
+                  seconds_per_step: float) -> str:  # fmt: skip
+    """One plain progress line: "step 120/3,000 (4%)  loss 3.412  lr 4.10e-04  1,234 tok/s  2m05s spent, 48m00s left"."""
+    left = seconds_per_step * (steps - step)
+    return (f"step {step:,}/{steps:,} ({100 * step / steps:.0f}%)  loss {loss:.3f}  lr {lr:.2e}  "
+            f"{tokens_per_s:,.0f} tok/s  {_duration(elapsed_s)} spent, {_duration(left)} left")  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def set_dropout(model: nn.Module, p_drop: float) -> None:
