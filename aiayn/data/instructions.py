@@ -1,29 +1,35 @@
 """Instruction data for supervised fine-tuning: (prompt, response) pairs.
 
-Every source yields `PromptResponse(prompt, response, kind)`:
+Every source yields `PromptResponse(prompt, response, kind, choices)` (`aiayn.data.questions`):
 
 - `corpus_instructions(split)`: built offline from the Shakespeare corpus, with answers
-  that are scored by exact match (`exact_match_by_kind`). Three kinds of question:
+  that are scored by exact match (`exact_match_by_kind`) and, among their listed choices,
+  by likelihood (`aiayn.evaluation.answers`). Three kinds need knowledge of the work:
       "speaker"    Who speaks these lines?   the first lines of a speech -> the speaker's
                    name as printed ("LADY MACBETH", "Glou")
       "title"      Which play is this from?  four consecutive spoken lines -> the title
                    as in TITLES.tsv ("King Henry IV, Part 1")
       "next_line"  What is the next line?    three lines of a speech (or of a poem) ->
                    the line that follows
+  and three are answered by the passage alone (`aiayn.data.reading_questions`): which
+  line is in the passage ("in_passage"), who speaks first ("first_speaker"), which word
+  fills the blank ("missing_word").
   A held-out work's characters, title and lines are never answers in training, so
   each question lists `n_choices` candidate answers (3 by default; 0 asks it open):
   the right one and others of the same kind (other main speakers of the play, titles
   of other plays of the same split, other lines of the work), in a seeded random order.
   Wrong titles come from the same split because a held-out title offered as a wrong
-  answer in training would teach the model that held-out titles are never right. A model scores only by answering with one of them, copied exactly; picking
-  at random scores 1 / n_choices.
+  answer in training would teach the model that held-out titles are never right. A model
+  scores only by answering with one of them, copied exactly; picking at random scores
+  1 / n_choices.
   The split is by whole works, the language model's (`aiayn.data.shakespeare.HELD_OUT`):
   validation and test items come only from works the pre-trained model never read.
   Training uses the other plays (Pericles and Troilus and Cressida included) and, for
-  "next_line", the poems. Items are drawn with `random.Random(f"{seed}:{work}:{kind}")`,
-  so the set is the same on every machine; a main speaker has at least `MIN_SPEECHES`
-  speeches. Per split (`PER_WORK` = 40): train 3,640 items (1,160 speaker, 1,160 title,
-  1,320 next_line), validation and test 360 each (120 of each kind).
+  "next_line", "in_passage" and "missing_word", the poems. Items are drawn with
+  `random.Random(f"{seed}:{work}:{kind}")`, so the set is the same on every machine; a main
+  speaker has at least `MIN_SPEECHES` speeches. Per split (`PER_WORK` = 40): train 7,440
+  items (1,160 each of speaker, title and first_speaker; 1,320 each of next_line, in_passage
+  and missing_word), validation and test 720 each (120 of each kind).
 - `load_alpaca()`: `tatsu-lab/alpaca` (instruction, input, output): the prompt is the
   instruction, then a blank line and the input when there is one.
 - `load_dolly()`: `databricks/databricks-dolly-15k` (instruction, context, response,
