@@ -260,8 +260,8 @@ def run(args: argparse.Namespace) -> int:
     except USER_ERRORS as err:
         return fail("train", err)
     if world()[0] == 0 and result:
-        keys = ("bleu", "chrf", "exact_match", "bits_per_char", "perplexity", "cloze_accuracy", "accuracy", "macro_f1",
-                "majority_accuracy", "train_seconds", "steps")
+        keys = ("bleu", "chrf", "exact_match", "format", "mc_accuracy", "base_mc_accuracy", "bits_per_char", "perplexity",
+                "cloze_accuracy", "accuracy", "macro_f1", "majority_accuracy", "train_seconds", "steps")
         print(json.dumps({k: result[k] for k in keys if k in result}))
         print(f"run folder: {run_dir}")
     return 0
