@@ -30,8 +30,9 @@ spent, and interleaving chunks of about a second makes both sides meet the same 
 (cache pressure, clock speed). The guard, in order:
   1. calibration: a few interleaved chunks of throwaway copies of both measure the CPU
      seconds of an aiayn step against a reference iteration (the median of the chunks);
-     aiayn's step count is set so that its CPU time is TARGET (97%) of the reference's
-     2,000 iterations (its schedule, Eq. 3 or the cosine, knows that count);
+     aiayn's step count is set so that its CPU time is TARGET (90%) of the reference's
+     2,000 iterations (its schedule, Eq. 3 or the cosine, knows that count); one run
+     here calibrated 0.94 and then measured 1.07 over the whole run, hence the margin;
   2. the real runs alternate: a chunk of reference iterations, then aiayn steps until
      aiayn's share of its steps catches up with the reference's share of its iterations;
   3. the table reports each side's CPU seconds and wall seconds, and the CPU ratio is the
@@ -67,7 +68,7 @@ from aiayn.training.trainer import Trainer, TrainSettings
 RECIPE = SimpleNamespace(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, max_iters=2000,
                          lr=1e-3, min_lr=1e-4, warmup=100, betas=(0.9, 0.99), weight_decay=0.1, grad_clip=1.0,
                          eval_iters=20, seed=1337)  # fmt: skip
-TARGET = 0.97  # aiayn's time aimed at, as a share of the reference's; the rest absorbs the machine's swings
+TARGET = 0.9  # aiayn's CPU time aimed at, as a share of the reference's; the rest absorbs the calibration's error
 NANOGPT_REPORTED = 1.916  # the recipe's own estimate on this corpus (nats per character)
 
 
@@ -265,7 +266,7 @@ def main() -> int:
     parser.add_argument("--schedule", choices=("eq3", "cosine"), default="eq3")
     parser.add_argument("--lr-floor", type=float, default=0.1, help="cosine: the last step's share of the peak")
     parser.add_argument("--chunk", type=int, default=20, help="reference iterations per interleaved chunk")
-    parser.add_argument("--calibration-chunks", type=int, default=5, help="chunks that measure the step-time ratio")
+    parser.add_argument("--calibration-chunks", type=int, default=10, help="chunks that measure the step-time ratio")
     parser.add_argument("--steps", type=int, default=0, help="train aiayn alone for this many steps (tuning)")
     args = parser.parse_args()
     for flag, value in (("--chunk", args.chunk), ("--calibration-chunks", args.calibration_chunks),
