@@ -19,6 +19,10 @@ Choices the paper leaves open, made here:
 - torch's LambdaLR calls its function with 0 for the first step, so
   `make_optimizer` hands it lrate(epoch + 1). The spec shows the unshifted
   scheduler wasting the first step.
+
+A departure, off by default (the language-model recipes use it): `schedule="cosine"`
+keeps Eq. 3's warmup and peak, then falls along half a cosine to `floor` x peak at the
+run's last step. Started at step 1 instead of after the warmup it would skip the warmup.
 """
 
 import pytest
@@ -26,6 +30,8 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
+
+import math
 
 from aiayn.training.schedule import lrate, make_optimizer
 
@@ -144,3 +150,25 @@ def test_lrate_rejects_step_zero_with_a_clear_error(step: int) -> None:
         lrate(step, 512, 4000)
     with pytest.raises(ZeroDivisionError):  # the bare formula fails with no hint of the cause
         eq3(0, 512, 4000)
+
+
+def test_cosine_option_keeps_the_warmup_then_falls_to_the_floor_at_the_last_step() -> None:
+    """The cosine option: Eq. 3 up to warmup_steps, then peak (f + (1 - f)(1 + cos(pi r)) / 2) down to f x peak."""
+    d_model, warmup, steps, floor = 64, 6, 30, 0.1
+    optimizer, scheduler = make_optimizer(nn.Linear(3, 2), d_model, warmup, schedule="cosine", steps=steps, floor=floor)
+    peak = eq3(warmup, d_model, warmup)
+    got = []
+    for _ in range(steps):
+        got.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    for k in range(1, steps + 1):
+        r = max(0.0, (k - warmup) / (steps - warmup))
+        expected = eq3(k, d_model, warmup) if k <= warmup else peak * (floor + (1 - floor) * (1 + math.cos(math.pi * r)) / 2)
+        assert got[k - 1] == pytest.approx(expected, rel=1e-12)
+    assert got[-1] == pytest.approx(floor * peak)
+    # the wrong variant, a cosine from step 1, starts at the peak: no warmup
+    from_one = peak * (floor + (1 - floor) * (1 + math.cos(math.pi * 0 / (steps - 1))) / 2)
+    assert from_one == pytest.approx(peak) and got[0] < peak / 5
+    _, default = make_optimizer(nn.Linear(3, 2), d_model, warmup)  # Eq. 3 stays the default
+    assert default.lr_lambdas[0](steps - 1) == pytest.approx(eq3(steps, d_model, warmup))

@@ -51,7 +51,7 @@ def test_each_split_asks_each_kind_of_question_from_its_own_works() -> None:
         items = split_items(split)
         plays = [w for w in names if split_of(w) == split]
         assert len(plays) == 3 and all(w not in POEMS for w in plays)
-        assert [sum(i.kind == k for i in items) for k in KINDS] == [40 * len(plays)] * 3
+        assert [sum(i.kind == k for i in items) for k in KINDS] == [40 * len(plays)] * len(KINDS)
         assert {i.response for i in items if i.kind == "title"} == {names[w] for w in plays}
         speakers = {s.speaker for w in plays for s in read_play(w)}
         assert {i.response for i in items if i.kind == "speaker"} <= speakers
@@ -68,8 +68,10 @@ def test_questions_start_with_their_question_and_list_the_answer_once_among_the_
         assert item.prompt.startswith(QUESTIONS[item.kind] + "\n\n")
         options = choices(item)
         assert len(options) == 3 and len(set(options)) == 3 and options.count(item.response) == 1
+        assert item.choices == tuple(options)  # kept for scoring by likelihood
     open_items = corpus_instructions("test", per_work=5, n_choices=0)
-    assert len(open_items) == 3 * 3 * 5 and not any("Choices:" in i.prompt for i in open_items)
+    assert len(open_items) == 3 * len(KINDS) * 5 and not any("Choices:" in i.prompt for i in open_items)
+    assert not any(i.choices for i in open_items)
     with pytest.raises(ValueError, match="n_choices must be 0"):
         corpus_instructions("test", n_choices=1)
     with pytest.raises(ValueError, match="split must be one of"):
@@ -83,6 +85,29 @@ def test_a_next_line_question_is_three_lines_of_a_speech_and_the_line_after_them
     assert any(
         list(lines[k : k + 4]) == [*context, item.response] for lines in spoken for k in range(len(lines) - 3)
     )
+
+
+def passage(item: PromptResponse) -> list[str]:
+    return item.prompt.split("\n\nChoices:\n")[0].split("\n\n", 1)[1].split("\n")
+
+
+def test_reading_questions_are_answered_by_their_passage_alone() -> None:
+    """In-passage: the answer is a passage line, no other choice is; first speaker: the first heading, the
+    others shown later; missing word: the answer fills the blank to give back a passage line, no other does."""
+    items = split_items("test")
+    for item in (i for i in items if i.kind == "in_passage"):
+        lines = passage(item)
+        assert [c in lines for c in item.choices].count(True) == 1 and item.response in lines
+    for item in (i for i in items if i.kind == "first_speaker"):
+        headings = [line[:-1] for line in passage(item) if line.endswith(".") and line[:-1] in item.choices]
+        assert headings[0] == item.response and headings.count(item.response) >= 1
+        assert any(c != item.response and c in headings for c in item.choices)  # a wrong name is on show
+    for item in (i for i in items if i.kind == "missing_word"):
+        *lines, blank, blanked = passage(item)
+        assert blank == "" and blanked.count("____") == 1
+        assert [blanked.replace("____", c) in lines for c in item.choices] == [c == item.response for c in item.choices]
+    train_lines = {line for i in split_items("train") if i.kind == "in_passage" for line in passage(i)}
+    assert not {i.response for i in items if i.kind == "in_passage"} & train_lines  # held-out works only
 
 
 def test_the_set_is_deterministic_and_the_seed_changes_it() -> None:

@@ -79,8 +79,12 @@ def test_fine_tuning_starts_from_the_language_model_and_reports_before_and_after
                    "--no-progress", "--no-spec-gate")  # fmt: skip
     assert result.returncode == 0, result.stderr
     record = json.loads((run / "eval.json").read_text())
-    assert {"exact_match", "base_exact_match"} <= record.keys()
-    assert {"speaker", "title", "next_line"} <= record["by_kind"].keys()
+    assert {"exact_match", "base_exact_match", "format", "mc_accuracy", "base_mc_accuracy"} <= record.keys()
+    kinds = {"speaker", "title", "next_line", "in_passage", "first_speaker", "missing_word", "all"}
+    assert kinds <= record["by_kind"].keys()
+    for figures in record["by_kind"].values():
+        assert figures["chance"] == pytest.approx(1 / 3) and set(figures["format"]) == {"base", "fine_tuned"}
+    assert "acc_norm before/after" in result.stdout and "missing_word" in result.stdout
     base, tuned = load_file(str(lm_run / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert tuned["embed.weight"].shape[0] == base["embed.weight"].shape[0] + 3  # the three chat tokens
     chat = aiayn("generate", "--model", str(run), "--chat", "--prompt", "Who speaks these lines?", "--max-new-tokens", "5")

@@ -54,7 +54,23 @@ TRAIN_FLAGS: dict[str, tuple[str, type, str]] = {
     "--validate-every": ("validate_every", int, "steps between validations of the validation split (0: none)"),
     "--validate-bleu": ("validate_bleu", int, "validation sentences decoded greedily for a BLEU at each "
                         "validation (0: none; translation tasks)"),
+    "--schedule": ("schedule", str, "eq3 (§5.3, the default) or cosine (Eq. 3's warmup, then a cosine to "
+                   "--lr-floor x the peak at the last step)"),
+    "--lr-floor": ("lr_floor", float, "cosine: the last step's rate as a share of the peak (default 0.1)"),
 }
+
+
+def duration(text: str) -> float:
+    """Seconds from '300', '300s', '5m', '1.5h'."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 300, 300s, 5m, 1.5h)") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a time budget must be a positive duration")
+    return seconds
 # what --resume accepts besides the run folder; anything else would change the run
 RESUME_FLAGS = ("steps", "no_progress", "progress_every", "no_spec_gate", "dist_timeout", "tensorboard")
 
@@ -72,6 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="change one TransformerConfig field of the preset, e.g. --set d_model=128 --set n_layers=2")
     for flag, (_, kind, help_text) in TRAIN_FLAGS.items():
         t.add_argument(flag, type=kind, default=None, help=help_text)
+    t.add_argument("--time-budget", type=duration, default=None, metavar="DURATION",
+                   help="stop training after this long (300, 300s, 5m, 1.5h), with a checkpoint and evaluation")
     t.add_argument("--max-tokens", type=int, default=None, help="source (and target) tokens per batch (§5.1)")
     t.add_argument("--average-last", type=int, default=None, help="average the last k checkpoints at the end (§6.1)")
     for flag, (_, kind, tasks, help_text) in TASK_FLAGS.items():
@@ -166,6 +184,8 @@ def spec_from_args(args: argparse.Namespace):  # noqa: ANN201
         raise UsageError("--tokens-per-step derives the batch and the accumulation: drop --max-tokens and --accum-steps")
     if (args.tokens_per_step is None) != (args.max_tokens_per_device is None):
         raise UsageError("--tokens-per-step and --max-tokens-per-device go together")
+    if args.time_budget is not None:
+        train["time_budget"] = args.time_budget
     if args.max_tokens is not None:
         train["max_src_tokens"] = train["max_tgt_tokens"] = args.max_tokens
     if args.no_bf16:
@@ -271,8 +291,8 @@ def run(args: argparse.Namespace) -> int:
     except USER_ERRORS as err:
         return fail("train", err)
     if world()[0] == 0 and result:
-        keys = ("bleu", "chrf", "exact_match", "bits_per_char", "perplexity", "cloze_accuracy", "accuracy", "macro_f1",
-                "majority_accuracy", "train_seconds", "steps")
+        keys = ("bleu", "chrf", "exact_match", "format", "mc_accuracy", "base_mc_accuracy", "bits_per_char", "perplexity",
+                "cloze_accuracy", "accuracy", "macro_f1", "majority_accuracy", "train_seconds", "steps")
         print(json.dumps({k: result[k] for k in keys if k in result}))
         print(f"run folder: {run_dir}")
     return 0

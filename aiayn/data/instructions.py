@@ -1,29 +1,35 @@
 """Instruction data for supervised fine-tuning: (prompt, response) pairs.
 
-Every source yields `PromptResponse(prompt, response, kind)`:
+Every source yields `PromptResponse(prompt, response, kind, choices)` (`aiayn.data.questions`):
 
 - `corpus_instructions(split)`: built offline from the Shakespeare corpus, with answers
-  that are scored by exact match (`exact_match_by_kind`). Three kinds of question:
+  that are scored by exact match (`exact_match_by_kind`) and, among their listed choices,
+  by likelihood (`aiayn.evaluation.answers`). Three kinds need knowledge of the work:
       "speaker"    Who speaks these lines?   the first lines of a speech -> the speaker's
                    name as printed ("LADY MACBETH", "Glou")
       "title"      Which play is this from?  four consecutive spoken lines -> the title
                    as in TITLES.tsv ("King Henry IV, Part 1")
       "next_line"  What is the next line?    three lines of a speech (or of a poem) ->
                    the line that follows
+  and three are answered by the passage alone (`aiayn.data.reading_questions`): which
+  line is in the passage ("in_passage"), who speaks first ("first_speaker"), which word
+  fills the blank ("missing_word").
   A held-out work's characters, title and lines are never answers in training, so
   each question lists `n_choices` candidate answers (3 by default; 0 asks it open):
   the right one and others of the same kind (other main speakers of the play, titles
   of other plays of the same split, other lines of the work), in a seeded random order.
   Wrong titles come from the same split because a held-out title offered as a wrong
-  answer in training would teach the model that held-out titles are never right. A model scores only by answering with one of them, copied exactly; picking
-  at random scores 1 / n_choices.
+  answer in training would teach the model that held-out titles are never right. A model
+  scores only by answering with one of them, copied exactly; picking at random scores
+  1 / n_choices.
   The split is by whole works, the language model's (`aiayn.data.shakespeare.HELD_OUT`):
   validation and test items come only from works the pre-trained model never read.
   Training uses the other plays (Pericles and Troilus and Cressida included) and, for
-  "next_line", the poems. Items are drawn with `random.Random(f"{seed}:{work}:{kind}")`,
-  so the set is the same on every machine; a main speaker has at least `MIN_SPEECHES`
-  speeches. Per split (`PER_WORK` = 40): train 3,640 items (1,160 speaker, 1,160 title,
-  1,320 next_line), validation and test 360 each (120 of each kind).
+  "next_line", "in_passage" and "missing_word", the poems. Items are drawn with
+  `random.Random(f"{seed}:{work}:{kind}")`, so the set is the same on every machine; a main
+  speaker has at least `MIN_SPEECHES` speeches. Per split (`PER_WORK` = 40): train 7,440
+  items (1,160 each of speaker, title and first_speaker; 1,320 each of next_line, in_passage
+  and missing_word), validation and test 720 each (120 of each kind).
 - `load_alpaca()`: `tatsu-lab/alpaca` (instruction, input, output): the prompt is the
   instruction, then a blank line and the input when there is one.
 - `load_dolly()`: `databricks/databricks-dolly-15k` (instruction, context, response,
@@ -36,7 +42,6 @@ an error naming the split and row. `path` may be a local folder in the hub's lay
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from aiayn.data.hub import load_split, rows
 from aiayn.data.files import DataError
@@ -49,12 +54,16 @@ from aiayn.data.plays import (
     split_of,
     titles,
 )
+from aiayn.data.questions import PromptResponse, make_question
+from aiayn.data.reading_questions import READING_KINDS, READING_QUESTIONS, reading_items
 
-KINDS = ("speaker", "title", "next_line")
+KNOWLEDGE_KINDS = ("speaker", "title", "next_line")
+KINDS = KNOWLEDGE_KINDS + READING_KINDS
 QUESTIONS = {
     "speaker": "Who speaks these lines?",
     "title": "Which play is this from?",
     "next_line": "What is the next line?",
+    **READING_QUESTIONS,
 }
 SPLITS = ("train", "validation", "test")
 PER_WORK = 40  # items of each kind per work
@@ -63,24 +72,10 @@ SPEECH_LINES, TITLE_LINES, CONTEXT_LINES = 4, 4, 3
 MIN_WORDS = 3  # a candidate next line has at least this many words
 
 
-@dataclass(frozen=True)
-class PromptResponse:
-    """One fine-tuning example: what the user says and what the assistant should answer."""
-
-    prompt: str
-    response: str
-    kind: str = ""
-
-
 def _question(
     kind: str, passage: Sequence[str], answer: str, others: Sequence[str], rng: random.Random
 ) -> PromptResponse:
-    text = f"{QUESTIONS[kind]}\n\n" + "\n".join(passage)
-    if others:
-        choices = [answer, *others]
-        rng.shuffle(choices)
-        text += "\n\nChoices:\n" + "\n".join(f"- {c}" for c in choices)
-    return PromptResponse(text, answer, kind)
+    return make_question(kind, QUESTIONS[kind], passage, answer, others, rng)
 
 
 def _speaker_items(speeches: Sequence[Speech], n: int, others: int, rng: random.Random) -> list[PromptResponse]:
@@ -133,6 +128,7 @@ def corpus_instructions(
         rng = {kind: random.Random(f"{seed}:{work}:{kind}") for kind in KINDS}
         if work in POEMS:
             out.extend(_next_line_items([read_poem(work, path)], per_work, others, rng["next_line"]))
+            out.extend(reading_items(read_poem(work, path), (), per_work, others, rng))
             continue
         speeches = read_play(work, path)
         # the other titles come from the same split: were held-out titles offered as wrong
@@ -142,6 +138,7 @@ def corpus_instructions(
         out.extend(_title_items([line for s in speeches for line in s.lines], names[work], other_titles, per_work,
                                 others, rng["title"]))  # fmt: skip
         out.extend(_next_line_items([s.lines for s in speeches], per_work, others, rng["next_line"]))
+        out.extend(reading_items([line for s in speeches for line in s.lines], speeches, per_work, others, rng))
     return tuple(out)
 
 

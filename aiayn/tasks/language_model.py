@@ -41,12 +41,14 @@ from aiayn.training.loss import label_smoothed_loss
 from aiayn.training.trainer import TrainSettings
 
 # The built-in recipe: BPE of 2,000 tokens, the tiny preset (3 layers of width 128, 4 heads,
-# d_ff 512), blocks of 128 tokens, 16 a batch, Eq. 3 at a quarter scale (peak 1.1e-3),
-# 2,000 steps; a few minutes on 2 CPU cores.
+# d_ff 512), blocks of 128 tokens, 16 a batch, 2,400 steps under Eq. 3's warmup (200 steps,
+# half scale: peak 3.1e-3) then a cosine to a tenth of the peak; about 9 minutes on 2 idle
+# CPU cores. Against the earlier recipe (Eq. 3 at a quarter scale, no decay to the end), both
+# cut by the same 9-minute budget, the validation works gave 2.278 bits per character against 2.491.
 SHAKESPEARE = RunSpec(
     task="shakespeare", preset="tiny",
-    train=TrainSettings(steps=2000, warmup_steps=200, lr_scale=0.25, save_every=250, keep_last=2, log_every=25,
-                        eps_ls=0.0),
+    train=TrainSettings(steps=2400, warmup_steps=200, lr_scale=0.5, save_every=250, keep_last=2, log_every=25,
+                        eps_ls=0.0, schedule="cosine", lr_floor=0.1),
     data={"tokenizer": "bpe", "bpe_vocab": 2000, "block_size": 128, "batch_size": 16, "cloze_items": 500,
           "sample_tokens": 200},
 )  # fmt: skip

@@ -92,6 +92,9 @@ class TrainSettings:
     max_tokens_per_device: int = 0
     validate_every: int = 0  # steps between validations (0 = none); `aiayn.training.validation`
     validate_bleu: int = 0  # validation sentences decoded greedily for a BLEU in flight (0 = none)
+    schedule: str = "eq3"  # "eq3" (§5.3) or "cosine": Eq. 3's warmup, then a cosine to lr_floor x peak at `steps`
+    lr_floor: float = 0.1
+    time_budget: float = 0.0  # seconds of training after which `fit` stops early (0 = none)
 
     def __post_init__(self) -> None:
         for name in ("steps", "warmup_steps", "max_src_tokens", "max_tgt_tokens", "accum_steps", "save_every"):
@@ -115,6 +118,12 @@ class TrainSettings:
                                 f"(got {self.tokens_per_step} and {self.max_tokens_per_device})")  # fmt: skip
         if self.clip_norm < 0:
             raise TrainingError(f"TrainSettings.clip_norm must be 0 (off) or positive, got {self.clip_norm}")
+        if self.schedule not in ("eq3", "cosine"):
+            raise TrainingError(f"TrainSettings.schedule must be eq3 or cosine, got {self.schedule!r}")
+        if not 0.0 <= self.lr_floor <= 1.0:
+            raise TrainingError(f"TrainSettings.lr_floor is a share of the peak rate in [0, 1], got {self.lr_floor}")
+        if not self.time_budget >= 0:
+            raise TrainingError(f"TrainSettings.time_budget must be 0 (none) or a number of seconds, got {self.time_budget}")
 
 
 def for_world(settings: TrainSettings, world_size: int) -> tuple[TrainSettings, str]:
@@ -172,14 +181,18 @@ class Trainer:
         self.model = model.to(self.device)
         if settings.p_drop is not None:
             set_dropout(self.model, settings.p_drop)
+        self.progress = Progress()
+        self._fit_started: float | None = None  # perf_counter at the start of `fit`
+        self._warm_at: float | None = None  # when this `fit` call's warmup ended (perf_counter)
         d_model = int(config["d_model"])
-        self.optimizer, self.schedule = make_optimizer(self.model, d_model, settings.warmup_steps, scale=settings.lr_scale)
+        self.optimizer, self.schedule = make_optimizer(self.model, d_model, settings.warmup_steps, scale=settings.lr_scale,
+                                                       schedule=settings.schedule, steps=settings.steps,
+                                                       floor=settings.lr_floor, time_share=self._time_share)  # fmt: skip
         self.ddp: nn.Module = self.model
         if self.world_size > 1:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self.progress = Progress()
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.loader = Prefetcher(source.collate)  # background collation of the next step's batches
         self._bad_run: Tensor | None = None  # non-finite steps in a row, on the device
@@ -393,7 +406,9 @@ class Trainer:
 
     def fit(self, on_log: Callable[[dict[str, Any]], None] | None = None, progress_bar: bool = True,
             report_every_s: float = 30.0) -> None:  # fmt: skip
-        """Train until `settings.steps`, checkpointing every `save_every` steps and at the end.
+        """Train until `settings.steps`, checkpointing every `save_every` steps and at the end;
+        with `time_budget`, stop (logged, logged metrics and a checkpoint) at the first step
+        that ends past that many seconds of this call.
 
         Progress on rank 0: a bar when `progress_bar` (a terminal); otherwise one plain line
         through `log` every `report_every_s` seconds and at the last step (0 = none), for logs
@@ -404,15 +419,18 @@ class Trainer:
         window_tokens, window_start = 0, time.perf_counter()
         first_step, fit_start = self.progress.step, window_start
         line_tokens, line_start = 0, window_start
+        self._fit_started, self._warm_at = fit_start, None
         try:
             while self.progress.step < s.steps:
                 record = self.train_step()
                 window_tokens += record["tokens"]
                 line_tokens += record["tokens"]
-                log_now = self.progress.step % s.log_every == 0 or self.progress.step == s.steps
-                save_now = self.progress.step % s.save_every == 0 or self.progress.step == s.steps
                 now = time.perf_counter()
-                line_now = lines and (now - line_start >= report_every_s or self.progress.step == s.steps)
+                out_of_time = s.time_budget > 0 and self._past_budget(now - fit_start)
+                last = self.progress.step == s.steps or out_of_time
+                log_now = self.progress.step % s.log_every == 0 or last
+                save_now = self.progress.step % s.save_every == 0 or last
+                line_now = lines and (now - line_start >= report_every_s or last)
                 if log_now or save_now or line_now:
                     record = self.read_metrics(record)  # the only read back to the host in a step
                 if log_now:
@@ -437,12 +455,37 @@ class Trainer:
                     self.validator.run(self, on_log)
                 if save_now and record["finite"]:
                     self.save()
+                if out_of_time:
+                    self.log(f"time budget of {s.time_budget:g} s reached at step {self.progress.step} of {s.steps}")
+                    break
             self.saver.wait()  # the last checkpoints are on disk before anyone reads them
         finally:
             self.saver.close()
             self.loader.close()
             if bar is not None:
                 bar.close()
+
+
+    def _time_share(self) -> float:
+        """The share of the time budget spent since warmup ended (0 without a budget): the cosine
+        schedule's progress when the clock is ahead of the step count."""
+        s = self.settings
+        if s.time_budget <= 0 or self.world_size > 1 or self.progress.step < s.warmup_steps or self._fit_started is None:
+            return 0.0  # (with several processes the step share alone: every process must use one rate)
+        now = time.perf_counter()
+        if self._warm_at is None:
+            self._warm_at = now
+        left = s.time_budget - (self._warm_at - self._fit_started)
+        return (now - self._warm_at) / left if left > 0 else 1.0
+
+    def _past_budget(self, elapsed: float) -> bool:
+        """Whether training has used its time budget; rank 0's clock decides for every process."""
+        past = elapsed >= self.settings.time_budget
+        if self.world_size == 1:
+            return past
+        flag = torch.tensor(float(past), device=self.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag)
 
 
 def progress_line(step: int, steps: int, loss: float, lr: float, tokens_per_s: float, elapsed_s: float,
