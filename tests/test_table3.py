@@ -103,3 +103,44 @@ def test_bad_flags_are_refused_in_one_line(flags: list[str], message: str, capsy
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_learned_positions_claim_holds_only_while_the_difference_stays_within_the_noise() -> None:
+    same = next(c for c in CLAIMS if c.row == "E")
+    results = [{"row": r, "seed": i, "ppl": p, "bleu": 10.0, "params": 1, "config": "", "train_seconds": 1}
+               for r, ppls in (("base", [5.0, 5.1, 4.9]), ("E", [5.05, 5.15, 4.95])) for i, p in enumerate(ppls)]
+    assert judge(table3_report.summarize(results), same).outcome == REPRODUCED
+    far = [dict(r, ppl=r["ppl"] + 1.0) if r["row"] == "E" else r for r in results]
+    assert judge(table3_report.summarize(far), same).outcome == NOT_REPRODUCED
+
+
+def test_todo_results_part_is_current_and_every_check_has_a_claim() -> None:
+    """TODO.md's results section is what `aiayn specs` writes from spec/results/ and docs/table3/."""
+    from aiayn.checks import checklist
+    from aiayn.checks.claims import read_section
+    from aiayn.results.claims_6_2 import BY_KEY, RESULTS_BEGIN, RESULTS_END
+
+    expected = checklist.render_results()
+    text = checklist.TODO_PATH.read_text(encoding="utf-8")
+    assert checklist.generated_part(text, begin=RESULTS_BEGIN, end=RESULTS_END) == expected, "run `aiayn specs`"
+    tests = [c.test for p in sorted(checklist.RESULTS_DIR.glob("sec*.py")) for c in read_section(p).claims]
+    assert sorted(tests) == sorted(BY_KEY)
+
+
+def test_results_checks_stay_out_of_the_default_run_and_run_when_asked() -> None:
+    import subprocess
+    import sys
+
+    folder = str(Path(__file__).resolve().parents[1] / "spec" / "results")
+    quiet = [sys.executable, "-m", "pytest", folder, "-q", "-p", "no:cacheprovider"]
+    default = subprocess.run(quiet, capture_output=True, text=True)
+    assert "11 deselected" in default.stdout and "passed" not in default.stdout
+    asked = subprocess.run([*quiet, "-m", "results", "-rs"], capture_output=True, text=True)
+    assert "deselected" not in asked.stdout and "11 " in asked.stdout
+
+
+def test_params_cost_prints_ours_beside_table_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["params", "--preset", "base", "--cost"]) == 0
+    out = capsys.readouterr().out
+    assert "ours: 6 x weights x tokens" in out and "paper (Table 2): 3.3e+18" in out and "ours / paper = 0.29" in out
+    assert main(["params", "--preset", "tiny", "--cost", "--steps", "0"]) == 2

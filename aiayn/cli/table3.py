@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rows", default="A,B,C,D,E", help="letters or rows, e.g. A,C3 (base is always included)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per row (0 .. n-1)")
     p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the task's budget)")
+    p.add_argument("--warmup-steps", type=int, default=None, help="Eq. 3 warmup (default: the task's, at most --steps)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("runs/table3"), help="output folder (rows kept; reruns continue)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (rows, steps, tokens, hours) and stop")
@@ -50,11 +51,15 @@ def settings_from_args(args: argparse.Namespace):  # noqa: ANN201
         settings = Table3Settings(task="wmt14", preset="base", train=WMT14.train, data=dict(WMT14.data), beam=4)
     if preset == "base":
         settings = dataclasses.replace(settings, base=TransformerConfig.base(vocab_size=settings.base.vocab_size))
+    if args.warmup_steps is not None and args.warmup_steps < 1:
+        raise ConfigError(f"--warmup-steps must be at least 1, got {args.warmup_steps}")
     if args.steps is not None:
         train = settings.train
         save_every = min(train.save_every, args.steps)
         settings = dataclasses.replace(settings, train=dataclasses.replace(
             train, steps=args.steps, save_every=save_every, warmup_steps=min(train.warmup_steps, args.steps)))  # fmt: skip
+    if args.warmup_steps is not None:
+        settings = dataclasses.replace(settings, train=dataclasses.replace(settings.train, warmup_steps=args.warmup_steps))
     return settings
 
 
