@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seeds", type=int, default=3, help="seeds per row (0 .. n-1)")
     p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the task's budget)")
     p.add_argument("--warmup-steps", type=int, default=None, help="Eq. 3 warmup (default: the task's, at most --steps)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--device", default=None,
+                   help="torch device that scores the dev set (default: cuda when present, else cpu); training runs "
+                        "where `aiayn train` would (CUDA when present; CUDA_VISIBLE_DEVICES= keeps it on the CPU)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("runs/table3"), help="output folder (rows kept; reruns continue)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (rows, steps, tokens, hours) and stop")
     p.add_argument("--tflops", type=float, default=100.0,
@@ -80,10 +82,14 @@ def plan(rows: tuple[str, ...], seeds: int, settings, tflops: float) -> str:  # 
         flops = estimate(cfg, s.steps, tokens).total
         hours = flops / (tflops * 1e12) / 3600
         total += hours * seeds
-        lines.append(f"  {row:>4}  {describe(cfg):60s}  {flops:.2e} FLOPs  {hours:6.1f} h per seed")
-    lines.append(f"in all: {total:.1f} device-hours ({total / 8:.1f} h on 8 devices), "
+        lines.append(f"  {row:>4}  {describe(cfg):60s}  {flops:.2e} FLOPs  {_duration(hours)} per seed")
+    lines.append(f"in all: {_duration(total)} of one device ({_duration(total / 8)} on 8), "
                  f"plus decoding the dev set with beam {settings.beam}")  # fmt: skip
     return "\n".join(lines)
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,19 +109,28 @@ def run(args: argparse.Namespace) -> int:
     from aiayn.results.claims_6_2 import format_verdicts
     from aiayn.results.table3 import run_table
 
+    import torch
+
     seeds = tuple(range(args.seeds))
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(args.device)
+    except (RuntimeError, ValueError):
+        return fail("table3", f"--device {args.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)")
     meta = {"command": "aiayn " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("aiayn") else "aiayn table3",
             "scoring": scoring_line(settings), "settings": settings.describe()}  # fmt: skip
     print(f"Table 3: {len(rows)} rows x {len(seeds)} seeds, {settings.train.steps} steps each, on {args.device}; "
-          f"results in {args.out}")  # fmt: skip
+          f"results in {args.out}", flush=True)  # fmt: skip
     t0 = time.perf_counter()
     try:
-        results = run_table(rows, seeds, settings, args.out, args.device,
+        results = run_table(rows, seeds, settings, args.out, args.device, log=lambda line: print(line, flush=True),
                             on_row=lambda so_far: table3_report.write(so_far, meta, args.out))  # fmt: skip
     except USER_ERRORS as err:
         return fail("table3", err)
-    written = table3_report.write(results, {**meta, "wall_minutes": round((time.perf_counter() - t0) / 60, 1)},
-                                  args.out)  # fmt: skip
+    minutes = {"minutes_this_invocation": round((time.perf_counter() - t0) / 60, 1),
+               "minutes_of_all_runs": round(sum(r["wall_seconds"] for r in results) / 60, 1)}  # fmt: skip
+    written = table3_report.write(results, {**meta, **minutes}, args.out)
     print(format_verdicts(table3_report.summarize(results)))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -9,7 +9,9 @@ error over the seeds (`aiayn.results.table3_report.delta`):
     "worse" / "better":  reproduced      if d points the claimed way and |d| > 2 se
                          not reproduced  if d points the other way and |d| > 2 se
                          within noise    otherwise (|d| <= 2 se)
-    "same":              reproduced      if |d| <= 2 se, else not reproduced
+    "same":              reproduced      if |d| <= 2 se and 2 se <= 10% of the base's mean
+                         not reproduced  if |d| > 2 se
+                         within noise    otherwise (the seeds cannot tell "same" from a 10% change)
 
 Perplexity is the measure (as in Table 3's first column); BLEU is printed beside it.
 """
@@ -23,6 +25,7 @@ from aiayn.results.table3_report import delta
 
 REPRODUCED, NOT_REPRODUCED, WITHIN_NOISE, NOT_RUN = "reproduced", "not reproduced", "within noise", "not run"
 Z = 2.0  # standard errors a difference must exceed to count
+SAME = 0.10  # "about as good": the interval +- 2 se must be within this share of the base's mean
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ def judge(table: dict[str, dict[str, Any]], claim: Claim) -> Verdict:
     bleu_d, _ = delta(table, claim.row, "bleu")
     beyond = abs(d) > Z * se
     if claim.direction == "same":
-        outcome = NOT_REPRODUCED if beyond else REPRODUCED
+        tight = Z * se <= SAME * table["base"]["ppl_mean"]
+        outcome = NOT_REPRODUCED if beyond else REPRODUCED if tight else WITHIN_NOISE
     elif not beyond:
         outcome = WITHIN_NOISE
     else:

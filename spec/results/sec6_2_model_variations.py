@@ -5,7 +5,8 @@ development set; §6.2 draws qualitative conclusions from it. Each check below s
 one conclusion with the row it rests on, and judges it on the recorded rerun
 (docs/table3/table3.json, made by `aiayn table3`; AIAYN_TABLE3 names another file) by the
 rule of `aiayn.results.claims_6_2`: the change in dev perplexity against the base must
-exceed two standard errors of the difference over the seeds, in the claimed direction.
+exceed two standard errors of the difference over the seeds, in the claimed direction
+(for "about as good", stay within them while they are within 10% of the base).
 
 A check passes when the finding is reproduced, fails when the rerun shows the opposite
 beyond the noise, and is skipped ("within noise") when it cannot tell. These are results,
