@@ -90,24 +90,26 @@ def render_markdown(sections: tuple[Section, ...], results: Results | None = Non
     return "\n".join(out)
 
 
-def generated_part(text: str, path: Path | None = TODO_PATH) -> str | None:
-    if BEGIN not in text or END not in text:
+def generated_part(text: str, path: Path | None = TODO_PATH, begin: str = BEGIN, end: str = END) -> str | None:
+    if begin not in text or end not in text:
         return None
-    start = text.index(BEGIN)
-    return text[start : text.index(END, start) + len(END)]
+    start = text.index(begin)
+    return text[start : text.index(end, start) + len(end)]
 
 
 NO_TODO = "TODO.md not written: it belongs to a source checkout, and this aiayn is an installed package"
 
 
 def update_todo(markdown: str, path: Path | None = TODO_PATH) -> bool:
-    """Replace the generated part of TODO.md (atomically), keeping hand-written text; True if it changed."""
+    """Replace a generated part of TODO.md (the one between the markers that open and close
+    `markdown`) atomically, keeping everything else; True if it changed."""
     from aiayn.training.atomic import atomic_write_text
 
     if path is None:
         raise SpecFileError(NO_TODO)
     text = path.read_text(encoding="utf-8") if path.exists() else "# TODO\n\n"
-    current = generated_part(text, path)
+    begin, end = markdown.splitlines()[0], markdown.splitlines()[-1]  # this part's own markers
+    current = generated_part(text, path, begin, end)
     new = text.replace(current, markdown) if current else text.rstrip("\n") + "\n\n" + markdown + "\n"
     if new == text:
         return False
@@ -220,3 +222,18 @@ def gate(
         f"spec gate: {n_claims - len(absent)} of {n_claims} claims pass, the rest need absent hardware "
         f"({results.seconds:.0f} s)")  # fmt: skip
     return results
+
+
+# The results part: §6.2's checks on the recorded Table 3 rerun (spec/results/), not gated --------
+
+RESULTS_DIR = SPEC_DIR / "results"
+RECORDED_TABLE3 = REPO_ROOT / "docs" / "table3" / "table3.json"
+
+
+def render_results(results_dir: Path = RESULTS_DIR, recorded: Path = RECORDED_TABLE3) -> str:
+    """The results part of TODO.md: every check in spec/results/ with its verdict on the recorded table."""
+    from aiayn.results.claims_6_2 import render_markdown
+
+    sections = [read_section(p) for p in sorted(Path(results_dir).glob("sec*.py"))]
+    title = "; ".join(s.title for s in sections) or "none recorded"
+    return render_markdown(title, tuple((c.test, c.text) for s in sections for c in s.claims), recorded)

@@ -1,12 +1,13 @@
 """The `aiayn` command: one module per command, each with a `register(sub)` function.
 
     aiayn specs                  run the spec suite, print the checklist, update TODO.md
-    aiayn trace / params         shapes of every sub-layer; parameters per layer, Table 3
+    aiayn trace / params         shapes of every sub-layer; parameters per layer, Table 3 (--cost: Table 2)
     aiayn prepare ...            a translation task's vocabulary and binarized data, once
     aiayn train ...              train a task (see `aiayn train --help`)
     aiayn translate / evaluate / average
     aiayn generate               continue prompts with a trained language model
     aiayn attention / positions  pictures: attention maps of a run, the §3.5 encoding
+    aiayn table3                 Table 3 rerun (in miniature by default) and §6.2's claims judged
 
 Shape checking (jaxtyping + beartype) is on by default; `--no-shape-checks` or
 AIAYN_SHAPE_CHECKS=0 turns it off. It must be decided before any model code is
@@ -22,7 +23,8 @@ from typing import NoReturn
 from aiayn.checks import shapecheck
 
 # The command modules under aiayn/cli/, in the order `aiayn --help` lists them.
-COMMANDS = ("specs", "inspect", "prepare", "train", "translate", "evaluate", "generate", "average", "attention", "positions")
+COMMANDS = ("specs", "inspect", "prepare", "train", "translate", "evaluate", "generate", "average", "attention",
+            "positions", "table3")
 
 
 class _Parser(argparse.ArgumentParser):

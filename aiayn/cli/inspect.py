@@ -1,6 +1,7 @@
 """`aiayn trace` and `aiayn params`: shapes of every sub-layer, parameters per layer."""
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,6 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p = sub.add_parser(name, help=text)
         p.add_argument("--preset", default="base", choices=PRESETS)
         p.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (default: the preset's)")
+        if name == "params":
+            p.add_argument("--cost", action="store_true",
+                           help="also print the training cost in FLOPs, ours beside Table 2's (base and big)")
+            p.add_argument("--steps", type=int, default=None, help="training steps for --cost (default: the paper's)")
+            p.add_argument("--tokens-per-step", type=int, default=None,
+                           help="tokens per side and step for --cost (default: the paper's 25,000)")
         if name == "trace":
             p.add_argument("--batch", type=int, default=2)
             p.add_argument("--n-src", type=int, default=7)
@@ -61,4 +68,15 @@ def params(args: argparse.Namespace) -> int:
     print(format_parameter_table(parameter_table(model)))
     print()
     print(table3_comparison(vocab_size=args.vocab_size or 37000))
+    if args.cost:
+        from aiayn.results.training_cost import STEPS, TOKENS_PER_STEP, describe
+
+        steps = args.steps if args.steps is not None else STEPS.get(args.preset, STEPS["base"])
+        tokens = args.tokens_per_step if args.tokens_per_step is not None else TOKENS_PER_STEP
+        if steps < 1 or tokens < 1:
+            print(f"aiayn params: --steps and --tokens-per-step must be positive, got {steps} and {tokens}",
+                  file=sys.stderr)
+            return 2
+        print()
+        print(describe(args.preset, cfg, steps, tokens))
     return 0
