@@ -32,7 +32,7 @@ def aiayn(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 def lm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("lm") / "run"
     result = aiayn("train", "--task", "shakespeare", "--run-dir", str(run), "--steps", "12", "--bpe-vocab", "400",
-                   "--block-size", "32", "--batch-size", "4", *TINY)  # fmt: skip
+                   "--block-size", "256", "--batch-size", "4", *TINY)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return run
 
@@ -83,7 +83,7 @@ def test_fine_tuning_starts_from_the_language_model_and_reports_before_and_after
     kinds = {"speaker", "title", "next_line", "in_passage", "first_speaker", "missing_word", "all"}
     assert kinds <= record["by_kind"].keys()
     for figures in record["by_kind"].values():
-        assert figures["chance"] == pytest.approx(1 / 3) and set(figures["format"]) == {"base", "fine_tuned"}
+        assert figures["chance"] == pytest.approx(1 / 3, abs=1e-4) and set(figures["format"]) == {"base", "fine_tuned"}
     assert "acc_norm before/after" in result.stdout and "missing_word" in result.stdout
     base, tuned = load_file(str(lm_run / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert tuned["embed.weight"].shape[0] == base["embed.weight"].shape[0] + 3  # the three chat tokens

@@ -13,7 +13,8 @@ error over the seeds (`aiayn.results.table3_report.delta`):
                          not reproduced  if |d| > 2 se
                          within noise    otherwise (the seeds cannot tell "same" from a 10% change)
 
-Perplexity is the measure (as in Table 3's first column); BLEU is printed beside it.
+Perplexity is the measure (as in Table 3's first column); BLEU and the dev exact match
+(the share of greedy answers equal to the reference) are printed beside it, never judged.
 """
 
 import json
@@ -65,13 +66,15 @@ class Verdict:
     d: float = 0.0
     se: float = 0.0
     bleu_d: float = 0.0
+    exact_match: tuple[float, float] | None = None  # (row - base, se), shown beside, never judged
 
     def line(self) -> str:
         c = self.claim
         if self.outcome == NOT_RUN:
             return f"{NOT_RUN:>14}  {c.row:>3}  {c.text}"
+        em = f"; exact match {self.exact_match[0]:+.3f} +- {self.exact_match[1]:.3f} se" if self.exact_match else ""
         return (f"{self.outcome:>14}  {c.row:>3}  {c.text}  (PPL {self.d:+.3f} +- {self.se:.3f} se; "
-                f"BLEU {self.bleu_d:+.1f})")  # fmt: skip
+                f"BLEU {self.bleu_d:+.1f}{em})")  # fmt: skip
 
 
 def judge(table: dict[str, dict[str, Any]], claim: Claim) -> Verdict:
@@ -80,6 +83,8 @@ def judge(table: dict[str, dict[str, Any]], claim: Claim) -> Verdict:
         return Verdict(claim, NOT_RUN)
     d, se = delta(table, claim.row, "ppl")
     bleu_d, _ = delta(table, claim.row, "bleu")
+    both = "exact_match_mean" in table[claim.row] and "exact_match_mean" in table["base"]
+    em = delta(table, claim.row, "exact_match") if both else None
     beyond = abs(d) > Z * se
     if claim.direction == "same":
         tight = Z * se <= SAME * table["base"]["ppl_mean"]
@@ -88,7 +93,7 @@ def judge(table: dict[str, dict[str, Any]], claim: Claim) -> Verdict:
         outcome = WITHIN_NOISE
     else:
         outcome = REPRODUCED if (d > 0) == (claim.direction == "worse") else NOT_REPRODUCED
-    return Verdict(claim, outcome, d, se, bleu_d)
+    return Verdict(claim, outcome, d, se, bleu_d, em)
 
 
 def verdicts(table: dict[str, dict[str, Any]]) -> tuple[Verdict, ...]:

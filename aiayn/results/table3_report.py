@@ -38,11 +38,14 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                       "ppl_mean": statistics.fmean(ppl), "ppl_std": _std(ppl),
                       "bleu_mean": statistics.fmean(bleu), "bleu_std": _std(bleu),
                       "train_seconds": sum(r["train_seconds"] for r in mine)}  # fmt: skip
+        if all("exact_match" in r for r in mine):  # greedy answers equal to the reference, beside BLEU
+            em = [r["exact_match"] for r in mine]
+            table[row].update(exact_match=em, exact_match_mean=statistics.fmean(em), exact_match_std=_std(em))
     return table
 
 
 def delta(table: dict[str, dict[str, Any]], row: str, metric: str = "ppl") -> tuple[float, float]:
-    """(mean_row - mean_base, its standard error) for "ppl" or "bleu" (module docstring)."""
+    """(mean_row - mean_base, its standard error) for "ppl", "bleu" or "exact_match" (module docstring)."""
     a, b = table[row], table["base"]
     diff = a[f"{metric}_mean"] - b[f"{metric}_mean"]
     se = math.sqrt(a[f"{metric}_std"] ** 2 / a["n"] + b[f"{metric}_std"] ** 2 / b["n"])
@@ -58,6 +61,8 @@ def build(results: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, 
         if "base" in table:
             s["ppl_delta"], s["ppl_delta_se"] = delta(table, row, "ppl")
             s["bleu_delta"], s["bleu_delta_se"] = delta(table, row, "bleu")
+            if "exact_match_mean" in s and "exact_match_mean" in table["base"]:
+                s["exact_match_delta"], s["exact_match_delta_se"] = delta(table, row, "exact_match")
             s["paper"]["ppl_delta"] = round(paper.ppl - PAPER["base"].ppl, 2)
             s["paper"]["bleu_delta"] = round(paper.bleu - PAPER["base"].bleu, 1)
     runs = [{k: v for k, v in r.items() if k != "settings"} for r in results]
@@ -67,14 +72,16 @@ def build(results: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, 
 def markdown(doc: dict[str, Any]) -> str:
     """table3.md: one line per row, ours beside the paper's."""
     lines = [
-        "| row | change (paper) | ours | params | dev PPL | dPPL vs base (+-se) | dev BLEU | paper PPL | paper BLEU |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| row | change (paper) | ours | params | dev PPL | dPPL vs base (+-se) | dev BLEU | dev exact match "
+        "| paper PPL | paper BLEU |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row, s in doc["rows"].items():
         d = f"{s['ppl_delta']:+.3f} ({s['ppl_delta_se']:.3f})" if row != "base" and "ppl_delta" in s else ""
+        em = f"{s['exact_match_mean']:.3f} +- {s['exact_match_std']:.3f}" if "exact_match_mean" in s else ""
         lines.append(f"| {row} | {s['paper']['change']} | {s['config']} | {s['params'] / 1e6:.2f}M | "
                      f"{s['ppl_mean']:.3f} +- {s['ppl_std']:.3f} | {d} | {s['bleu_mean']:.1f} +- {s['bleu_std']:.1f} | "
-                     f"{s['paper']['ppl']:.2f} | {s['paper']['bleu']:.1f} |")  # fmt: skip
+                     f"{em} | {s['paper']['ppl']:.2f} | {s['paper']['bleu']:.1f} |")  # fmt: skip
     seeds = sorted({r["seed"] for r in doc["runs"]})
     lines += ["", f"Mean +- sample standard deviation over seeds {seeds}; dPPL: row mean minus base mean, with its "
               f"standard error. {doc.get('scoring', '')}"]  # fmt: skip
