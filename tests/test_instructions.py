@@ -28,6 +28,7 @@ from aiayn.data.instructions import (
 )
 from aiayn.data.parallel import DataError
 from aiayn.data.plays import POEMS, read_play, split_of, titles
+from aiayn.data.reading_questions import READING_KINDS
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig
 from aiayn.model.decoder_only import DecoderOnlyLM
@@ -208,3 +209,13 @@ def test_grow_vocabulary_keeps_the_mode_and_applies_run_settings() -> None:
     torch.testing.assert_close(grown.eval()(x)[..., :300], model.eval()(x))
     with pytest.raises(ValueError, match="vocab_size must be an integer >= the model's 300"):
         grow_vocabulary(model, 299)
+
+
+def test_reading_questions_are_short_enough_to_be_read_whole() -> None:
+    # a passage cut from its start loses the question with it, so the fine-tuning task asks
+    # only questions that fit the context whole; these kinds are made short enough to fit
+    # the built-in language model's 128 tokens (about 2.7 characters a token)
+    for split in ("train", "validation", "test"):
+        for item in corpus_instructions(split):
+            if item.kind in READING_KINDS:
+                assert len(item.prompt) + len(item.response) <= 360, (split, item.kind, len(item.prompt))
