@@ -60,6 +60,7 @@ def test_a_tiny_table_runs_end_to_end_writes_its_three_files_and_resumes(tmp_pat
     doc = json.loads((tmp_path / "out" / "table3.json").read_text())
     assert doc["rows"]["C1"]["n"] == 1 and doc["rows"]["C1"]["paper"]["ppl"] == PAPER["C1"].ppl
     assert "| C1 | N=2 |" in (tmp_path / "out" / "table3.md").read_text()
+    assert 0 <= doc["rows"]["C1"]["exact_match_mean"] <= 1 and "exact_match_delta" in doc["rows"]["C1"]
     assert not (tmp_path / "out" / "runs" / "base-seed0" / "checkpoints").exists()  # scored, then cleared
     # a rerun keeps the finished rows: nothing is trained again
     again: list[str] = []

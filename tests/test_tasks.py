@@ -32,7 +32,7 @@ def aiayn(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 def lm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("lm") / "run"
     result = aiayn("train", "--task", "shakespeare", "--run-dir", str(run), "--steps", "12", "--bpe-vocab", "400",
-                   "--block-size", "256", "--batch-size", "4", *TINY)  # fmt: skip
+                   "--block-size", "192", "--batch-size", "4", *TINY)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return run
 
@@ -80,6 +80,8 @@ def test_fine_tuning_starts_from_the_language_model_and_reports_before_and_after
     assert result.returncode == 0, result.stderr
     record = json.loads((run / "eval.json").read_text())
     assert {"exact_match", "base_exact_match", "format", "mc_accuracy", "base_mc_accuracy"} <= record.keys()
+    # a question longer than the context is left out and counted, never cut from its start
+    assert record["items"] + record["left_out_for_context"] == 720 and record["left_out_for_context"] > 0
     kinds = {"speaker", "title", "next_line", "in_passage", "first_speaker", "missing_word", "all"}
     assert kinds <= record["by_kind"].keys()
     for figures in record["by_kind"].values():
