@@ -95,7 +95,6 @@ def make_optimizer(
             spent = time_share() if time_share is not None else 0.0
             return scale * lrate_cosine(epoch + 1, d_model, warmup_steps, steps, floor, spent)
 
-
     else:
         def rule(epoch: int) -> float:
             return scale * lrate(epoch + 1, d_model, warmup_steps)

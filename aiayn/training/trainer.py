@@ -53,7 +53,7 @@ from aiayn.training.distributed import world
 from aiayn.training.layout import batch_layout, resume_accum
 from aiayn.training.loader import Prefetcher
 from aiayn.training.rng import gathered_rng_states, set_rng_state
-from aiayn.training.schedule import make_optimizer
+from aiayn.training.schedule import SCHEDULES, make_optimizer
 
 # loss(model output, targets) -> the sum over the counted targets
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -118,8 +118,8 @@ class TrainSettings:
                                 f"(got {self.tokens_per_step} and {self.max_tokens_per_device})")  # fmt: skip
         if self.clip_norm < 0:
             raise TrainingError(f"TrainSettings.clip_norm must be 0 (off) or positive, got {self.clip_norm}")
-        if self.schedule not in ("eq3", "cosine"):
-            raise TrainingError(f"TrainSettings.schedule must be eq3 or cosine, got {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise TrainingError(f"TrainSettings.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not 0.0 <= self.lr_floor <= 1.0:
             raise TrainingError(f"TrainSettings.lr_floor is a share of the peak rate in [0, 1], got {self.lr_floor}")
         if not self.time_budget >= 0:
