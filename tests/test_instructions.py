@@ -219,3 +219,20 @@ def test_reading_questions_are_short_enough_to_be_read_whole() -> None:
         for item in corpus_instructions(split):
             if item.kind in READING_KINDS:
                 assert len(item.prompt) + len(item.response) <= 360, (split, item.kind, len(item.prompt))
+
+
+def test_more_training_questions_are_fresh_draws_and_the_scored_splits_stay_fixed() -> None:
+    """`--sft-per-work N` draws N questions of each kind per training work; validation and test
+    keep their 40 per work, so figures stay comparable across recipes."""
+    from aiayn.tasks.base import RunSpec
+    from aiayn.tasks.sft import SftTask
+
+    default = SftTask(RunSpec(task="sft", data={"init": "unused"}))
+    more = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 80}))
+    fewer, many = default.items("train"), more.items("train")
+    assert len(many) > 1.8 * len(fewer)
+    assert len({i.prompt for i in many}) > 1.8 * len({i.prompt for i in fewer})  # new questions, not repeats
+    for split in ("validation", "test"):
+        assert more.items(split) == default.items(split) == split_items(split)
+    held_out = {i.prompt for split in ("validation", "test") for i in split_items(split)}
+    assert not held_out & {i.prompt for i in many}

@@ -29,6 +29,8 @@ TASK_FLAGS: dict[str, tuple[str, type, tuple[str, ...], str]] = {
     "--corpus": ("corpus", str, LANGUAGE, "works (split by whole works) or nanogpt (nanoGPT's comparison text)"),
     "--init": ("init", str, FINE_TUNING, "the trained language-model run to fine-tune"),
     "--sft-data": ("data", str, FINE_TUNING, "corpus (built-in questions, scored), alpaca or dolly"),
+    "--sft-per-work": ("train_per_work", int, FINE_TUNING, "built-in training questions of each kind per work "
+                       "(validation and test keep 40)"),
     "--tokenizer-pairs": ("tokenizer_pairs", int, TRANSLATION, "pairs in the seeded uniform sample of the training set "
                           "the shared BPE is learned from (wmt14: 1,000,000)"),
     "--tokenizer-seed": ("tokenizer_seed", int, TRANSLATION, "seed of that sample"),

@@ -136,6 +136,10 @@ class BpeTokenizer(SpecialIds):
             raise IndexError(f"token id {token_id} is outside the vocabulary [0, {self.vocab_size})")
         return token
 
+    def token_id(self, token: str) -> int | None:
+        """The id of a vocabulary entry (special tokens included), or None when it has none."""
+        return self._tokenizer.token_to_id(token)
+
     def to_json(self) -> str:
         return self._tokenizer.to_str()
 

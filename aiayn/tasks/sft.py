@@ -34,8 +34,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from aiayn.data.chat import ChatError, ChatTokens, chat_tokenizer, collate_chat, encode_chat, grow_vocabulary, prompt_ids
-from aiayn.data.instructions import PromptResponse, corpus_instructions
+from aiayn.data.chat import (
+    CHAT_TOKENS,
+    ChatError,
+    ChatTokens,
+    chat_tokenizer,
+    collate_chat,
+    encode_chat,
+    grow_vocabulary,
+    prompt_ids,
+)
+from aiayn.data.instructions import PER_WORK, PromptResponse, corpus_instructions
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig
 from aiayn.model.decoder_only import DecoderOnlyLM
@@ -97,8 +106,9 @@ class SftTask:
 
     def items(self, split: str) -> tuple[PromptResponse, ...]:
         kind = self.options["data"]
-        if kind == "corpus":
-            return corpus_instructions(split)
+        if kind == "corpus":  # more training questions are fresh draws; the scored splits stay fixed
+            return corpus_instructions(split, int(self.options.get("train_per_work", PER_WORK)) if split == "train"
+                                       else PER_WORK)  # fmt: skip
         if split != "train":
             raise RunError(f"{kind} has no scored {split} split here; fine-tune on it, evaluate on the corpus questions")
         from aiayn.data.instructions import load_alpaca, load_dolly
@@ -137,7 +147,8 @@ class SftTask:
         return chat_tokenizer(BpeTokenizer.load(Path(run_dir) / "tokenizer.json"))[0]
 
     def chat_tokens(self, tokenizer: BpeTokenizer) -> ChatTokens:
-        return chat_tokenizer(tokenizer)[1]
+        ids = [tokenizer.token_id(t) for t in CHAT_TOKENS]  # a lookup; a copy of the tokenizer costs ms
+        return ChatTokens(*ids) if None not in ids else chat_tokenizer(tokenizer)[1]
 
     def base_config(self) -> TransformerConfig:
         path = self.init_dir / "config.json"
