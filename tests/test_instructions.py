@@ -227,9 +227,10 @@ def test_more_training_questions_are_fresh_draws_and_the_scored_splits_stay_fixe
     from aiayn.tasks.base import RunSpec
     from aiayn.tasks.sft import SftTask
 
-    default = SftTask(RunSpec(task="sft", data={"init": "unused"}))
+    default = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 40}))
     more = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 80}))
     fewer, many = default.items("train"), more.items("train")
+    assert len(fewer) == len(corpus_instructions("train"))
     assert len(many) > 1.8 * len(fewer)
     assert len({i.prompt for i in many}) > 1.8 * len({i.prompt for i in fewer})  # new questions, not repeats
     for split in ("validation", "test"):
