@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     tok = trained.tokenizer
     stop = tok.eos_id
     if args.chat:
-        from aiayn.data.chat import ASSISTANT, chat_tokenizer, prompt_ids
+        from aiayn.data.chat import chat_ids, chat_tokenizer, prompt_ids
+        from aiayn.data.tokenizer import BpeTokenizer
 
-        raw = getattr(tok, "_tokenizer", None)  # the `tokenizers.Tokenizer` of a BPE vocabulary
-        if raw is None or raw.token_to_id(ASSISTANT) is None:
+        if not isinstance(tok, BpeTokenizer) or chat_ids(tok) is None:
             return fail("generate", f"--chat needs a fine-tuned run (aiayn train --task sft); {args.model} has no chat tokens")
         tok, chat = chat_tokenizer(tok)
         stop = chat.end

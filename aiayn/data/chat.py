@@ -20,6 +20,8 @@ refuses it; spec/variant_sft.py shows the loss going blind).
   encode the text "<|end|>" inside a prompt as plain characters, never as the token.
   `tokenizers` does not save that setting, so call it again on a loaded tokenizer
   (it adds nothing when the tokens are already there).
+- `chat_ids(tokenizer)`: the three ids of a tokenizer that has them, looked up (building
+  a copy with `chat_tokenizer` costs milliseconds, too much once per question).
 - `grow_vocabulary(model, vocab_size)`: the same model with its tied embedding grown to
   `vocab_size` rows. The old rows are copied unchanged and each new row is the mean of
   the old ones, so before fine-tuning the logits over the old vocabulary are exactly
@@ -63,6 +65,12 @@ def add_chat_tokens_to(tokenizer: Tokenizer) -> ChatTokens:
         tokenizer.add_special_tokens(list(CHAT_TOKENS))
     tokenizer.encode_special_tokens = True  # "<|end|>" typed in a prompt is text, not the token
     return ChatTokens(*(tokenizer.token_to_id(t) for t in CHAT_TOKENS))
+
+
+def chat_ids(tokenizer: BpeTokenizer) -> ChatTokens | None:
+    """The chat tokens' ids in a tokenizer that already has them (a lookup, no copy), else None."""
+    ids = [tokenizer.token_id(t) for t in CHAT_TOKENS]
+    return None if None in ids else ChatTokens(*ids)
 
 
 def chat_tokenizer(tokenizer: BpeTokenizer) -> tuple[BpeTokenizer, ChatTokens]:

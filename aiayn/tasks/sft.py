@@ -37,9 +37,9 @@ import torch
 from torch import Tensor
 
 from aiayn.data.chat import (
-    CHAT_TOKENS,
     ChatError,
     ChatTokens,
+    chat_ids,
     chat_tokenizer,
     collate_chat,
     encode_chat,
@@ -153,8 +153,7 @@ class SftTask:
         return chat_tokenizer(BpeTokenizer.load(Path(run_dir) / "tokenizer.json"))[0]
 
     def chat_tokens(self, tokenizer: BpeTokenizer) -> ChatTokens:
-        ids = [tokenizer.token_id(t) for t in CHAT_TOKENS]  # a lookup; a copy of the tokenizer costs ms
-        return ChatTokens(*ids) if None not in ids else chat_tokenizer(tokenizer)[1]
+        return chat_ids(tokenizer) or chat_tokenizer(tokenizer)[1]
 
     def base_config(self) -> TransformerConfig:
         path = self.init_dir / "config.json"
