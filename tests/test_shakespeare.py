@@ -243,7 +243,9 @@ def test_the_plays_in_docs_are_outside_the_corpus() -> None:
     """docs/outside-the-corpus measures the model on plays it never read: no work of the
     corpus is Hamlet or Measure for Measure, and none shares a sentence of 30 characters or
     more with either play or the Hamlet excerpts (the check finds Macbeth's own sentences in
-    Macbeth, so it can fail)."""
+    Macbeth, so it can fail). The whole plays are byte for byte the files whose SHA-256 the
+    folder's README gives."""
+    import hashlib
     import re
 
     docs = Path(__file__).parent.parent / "docs" / "outside-the-corpus"
@@ -255,6 +257,9 @@ def test_the_plays_in_docs_are_outside_the_corpus() -> None:
 
     plays = {"hamlet.txt": 1000, "measure-for-measure.txt": 1000, "hamlet-opening.txt": 15,
              "hamlet-opening-corpus-layout.txt": 15}  # fmt: skip
+    readme = (docs / "README.md").read_text(encoding="utf-8")
+    for name in ("hamlet.txt", "measure-for-measure.txt"):  # unchanged from the source the README names
+        assert hashlib.sha256((docs / name).read_bytes()).hexdigest() in readme, name
     for name, at_least in plays.items():
         found = sentences((docs / name).read_text(encoding="utf-8"))
         assert len(found) > at_least and not {s for s in found if s in corpus}, name
