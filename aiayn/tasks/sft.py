@@ -113,8 +113,7 @@ class SftTask:
     def items(self, split: str) -> tuple[PromptResponse, ...]:
         kind = self.options["data"]
         if kind == "corpus":  # more training questions are fresh draws; the scored splits stay fixed
-            return corpus_instructions(split, int(self.options.get("train_per_work", PER_WORK)) if split == "train"
-                                       else PER_WORK)  # fmt: skip
+            return corpus_instructions(split, int(self.options["train_per_work"]) if split == "train" else PER_WORK)
         if split != "train":
             raise RunError(f"{kind} has no scored {split} split here; fine-tune on it, evaluate on the corpus questions")
         from aiayn.data.instructions import load_alpaca, load_dolly
