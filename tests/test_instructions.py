@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiayn.data.drills import REPEAT_KIND, REPEAT_QUESTION
 from aiayn.data.chat import (
     CHAT_TOKENS,
     ChatError,
@@ -27,7 +28,7 @@ from aiayn.data.instructions import (
     load_dolly,
 )
 from aiayn.data.parallel import DataError
-from aiayn.data.plays import POEMS, read_play, split_of, titles
+from aiayn.data.plays import POEMS, read_play, read_poem, split_of, titles
 from aiayn.data.reading_questions import READING_KINDS
 from aiayn.data.tokenizer import BpeTokenizer
 from aiayn.model.config import TransformerConfig
@@ -227,8 +228,8 @@ def test_more_training_questions_are_fresh_draws_and_the_scored_splits_stay_fixe
     from aiayn.tasks.base import RunSpec
     from aiayn.tasks.sft import SftTask
 
-    default = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 40}))
-    more = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 80}))
+    default = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 40, "drills": 0}))
+    more = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 80, "drills": 0}))
     fewer, many = default.items("train"), more.items("train")
     assert len(fewer) == len(corpus_instructions("train"))
     assert len(many) > 1.8 * len(fewer)
@@ -237,3 +238,32 @@ def test_more_training_questions_are_fresh_draws_and_the_scored_splits_stay_fixe
         assert more.items(split) == default.items(split) == split_items(split)
     held_out = {i.prompt for split in ("validation", "test") for i in split_items(split)}
     assert not held_out & {i.prompt for i in many}
+    drilled = SftTask(RunSpec(task="sft", data={"init": "unused", "train_per_work": 40, "drills": 2}))
+    assert len(drilled.items("train")) == len(fewer) + 2 * 33  # --sft-drills 2: two per training work
+    assert drilled.items("test") == default.items("test")
+
+
+def test_copying_drills_repeat_words_of_training_works_and_never_reach_the_scored_splits() -> None:
+    """A drill asks for a line of random words back (aiayn.data.drills): every word is from a
+    training work (its lines, its speakers, the training titles), so a held-out work lends
+    nothing, not even its title; drills are never asked in validation or test."""
+    questions = corpus_instructions("train", per_work=2)
+    with_drills = corpus_instructions("train", per_work=2, drills=3)
+    drills = [item for item in with_drills if item.kind == REPEAT_KIND]
+    assert [item for item in with_drills if item.kind != REPEAT_KIND] == list(questions)  # the questions are untouched
+    train_works = [w for w in titles() if split_of(w) == "train"]
+    assert len(drills) == 3 * len(train_works)
+    allowed = {w for work, title in titles().items() if split_of(work) == "train" for w in title.split()}
+    for work in train_works:
+        lines = read_poem(work) if work in POEMS else [line for s in read_play(work) for line in s.lines]
+        allowed |= {w for line in lines for w in line.split()}
+        allowed |= set() if work in POEMS else {w for s in read_play(work) for w in s.speaker.split()}
+    for item in drills:  # 2 to 8 draws, and a name may have more than one word ("FIRST ROMAN")
+        assert item.prompt == f"{REPEAT_QUESTION}\n\n{item.response}" and not item.choices
+        assert 2 <= len(item.response.split()) <= 3 * 8
+    assert {w for item in drills for w in item.response.split()} <= allowed
+    assert any(w.isupper() and len(w) > 2 for item in drills for w in item.response.split())  # names are drawn too
+    assert corpus_instructions("train", per_work=2, drills=3) == with_drills  # seeded: the same on every call
+    for split in ("validation", "test"):
+        with pytest.raises(ValueError, match="drills"):
+            corpus_instructions(split, drills=1)

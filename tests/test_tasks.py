@@ -77,10 +77,12 @@ def test_evaluate_scores_a_users_text_and_lambada(lm_run: Path, tmp_path: Path) 
 def test_fine_tuning_starts_from_the_language_model_and_reports_before_and_after(lm_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "sft"
     result = aiayn("train", "--task", "sft", "--init", str(lm_run), "--run-dir", str(run), "--steps", "3",
-                   "--sft-per-work", "10", "--no-progress", "--no-spec-gate")  # fmt: skip
+                   "--sft-per-work", "10", "--sft-drills", "5", "--no-progress", "--no-spec-gate")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    taken, left = map(int, re.search(r"data: (\d+) conversations from corpus \((\d+)", result.stdout).groups())
-    assert taken + left == (29 * 6 + 4 * 3) * 10  # --sft-per-work 10: 29 plays ask 6 kinds, 4 poems 3
+    taken, left, drills = map(int, re.search(r"data: (\d+) conversations from corpus \((\d+) .*, (\d+) of them copying",
+                                             result.stdout).groups())  # fmt: skip
+    assert taken + left == (29 * 6 + 4 * 3) * 10 + 33 * 5  # --sft-per-work 10: 29 plays ask 6 kinds, 4 poems 3
+    assert drills == 33 * 5  # --sft-drills 5 per training work, all short enough to be kept
     record = json.loads((run / "eval.json").read_text())
     assert {"exact_match", "base_exact_match", "format", "mc_accuracy", "base_mc_accuracy"} <= record.keys()
     # a question longer than the context is left out and counted, never cut from its start

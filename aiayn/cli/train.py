@@ -31,6 +31,8 @@ TASK_FLAGS: dict[str, tuple[str, type, tuple[str, ...], str]] = {
     "--sft-data": ("data", str, FINE_TUNING, "corpus (built-in questions, scored), alpaca or dolly"),
     "--sft-per-work": ("train_per_work", int, FINE_TUNING, "built-in training questions of each kind per work "
                        "(validation and test keep 40)"),
+    "--sft-drills": ("drills", int, FINE_TUNING, "copying drills per training work, added to the built-in "
+                     "training questions (aiayn.data.drills; 0: none)"),
     "--tokenizer-pairs": ("tokenizer_pairs", int, TRANSLATION, "pairs in the seeded uniform sample of the training set "
                           "the shared BPE is learned from (wmt14: 1,000,000)"),
     "--tokenizer-seed": ("tokenizer_seed", int, TRANSLATION, "seed of that sample"),

@@ -14,6 +14,8 @@ Every source yields `PromptResponse(prompt, response, kind, choices)` (`aiayn.da
   and three are answered by the passage alone (`aiayn.data.reading_questions`): which
   line is in the passage ("in_passage"), who speaks first ("first_speaker"), which word
   fills the blank ("missing_word").
+  For training, `drills` adds copying drills per work (`aiayn.data.drills`): a line of
+  random words of the work to repeat, never scored.
   A held-out work's characters, title and lines are never answers in training, so
   each question lists `n_choices` candidate answers (3 by default; 0 asks it open):
   the right one and others of the same kind (other main speakers of the play, titles
@@ -43,6 +45,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
+from aiayn.data.drills import REPEAT_KIND, work_drills
 from aiayn.data.hub import load_split, rows
 from aiayn.data.files import DataError
 from aiayn.data.plays import (
@@ -113,22 +116,30 @@ def _next_line_items(blocks: Sequence[Sequence[str]], n: int, others: int, rng: 
 
 
 def corpus_instructions(
-    split: str, per_work: int = PER_WORK, n_choices: int = 3, seed: int = 0, path: CorpusPath | None = None
+    split: str, per_work: int = PER_WORK, n_choices: int = 3, seed: int = 0, path: CorpusPath | None = None,
+    drills: int = 0,
 ) -> tuple[PromptResponse, ...]:
-    """The built-in questions of a split: up to `per_work` of each kind per work, work by work."""
+    """The built-in questions of a split: up to `per_work` of each kind per work, work by work;
+    for training, `drills` copying drills per work after its questions (`aiayn.data.drills`)."""
     if split not in SPLITS:
         raise ValueError(f"corpus_instructions: split must be one of {SPLITS}, got {split!r}")
+    if isinstance(drills, bool) or not isinstance(drills, int) or drills < 0 or (drills and split != "train"):
+        raise ValueError(f"corpus_instructions: drills must be a non-negative integer, and 0 outside training "
+                         f"(they are never scored); got drills={drills!r} for {split}")  # fmt: skip
     if isinstance(n_choices, bool) or not isinstance(n_choices, int) or n_choices < 0 or n_choices == 1:
         raise ValueError(f"corpus_instructions: n_choices must be 0 (open questions) or at least 2, got {n_choices!r}")
     names = titles(path)
     plays = [w for w in names if w not in POEMS]
     others = max(n_choices - 1, 0)
     out: list[PromptResponse] = []
+    title_words = [w for work, title in names.items() if split_of(work) == "train" for w in title.split()]
     for work in (w for w in names if split_of(w) == split):
-        rng = {kind: random.Random(f"{seed}:{work}:{kind}") for kind in KINDS}
+        rng = {kind: random.Random(f"{seed}:{work}:{kind}") for kind in (*KINDS, REPEAT_KIND)}
         if work in POEMS:
-            out.extend(_next_line_items([read_poem(work, path)], per_work, others, rng["next_line"]))
-            out.extend(reading_items(read_poem(work, path), (), per_work, others, rng))
+            poem = read_poem(work, path)
+            out.extend(_next_line_items([poem], per_work, others, rng["next_line"]))
+            out.extend(reading_items(poem, (), per_work, others, rng))
+            out.extend(work_drills(poem, title_words, drills, rng[REPEAT_KIND]))
             continue
         speeches = read_play(work, path)
         # the other titles come from the same split: were held-out titles offered as wrong
@@ -139,6 +150,8 @@ def corpus_instructions(
                                 others, rng["title"]))  # fmt: skip
         out.extend(_next_line_items([s.lines for s in speeches], per_work, others, rng["next_line"]))
         out.extend(reading_items([line for s in speeches for line in s.lines], speeches, per_work, others, rng))
+        out.extend(work_drills([line for s in speeches for line in s.lines], [*{s.speaker for s in speeches},
+                               *title_words], drills, rng[REPEAT_KIND]))  # fmt: skip
     return tuple(out)
 
 
