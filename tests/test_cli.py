@@ -118,6 +118,7 @@ def test_progress_line_reads_as_documented() -> None:
     (["--task", "shakespeare", "--block-size", "0"], "--block-size must be at least 1, got 0"),
     (["--task", "shakespeare", "--batch-size", "-1"], "--batch-size must be at least 1, got -1"),
     (["--n-test", "0"], "--n-test must be at least 1, got 0"),
+    (["--task", "sft", "--init", "unused", "--sft-drills", "-1"], "--sft-drills must be at least 0 (0: no drills), got -1"),
     (["--task", "shakespeare", "--max-tokens", "100"], "--max-tokens applies to the translation"),
     (["--progress-every", "-1"], "--progress-every must be 0"),
     (["--max-tokens", "1"], "a batch budget of 1 tokens holds no training pair's source: the shortest takes"),

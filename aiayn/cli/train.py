@@ -214,7 +214,7 @@ def _check_task_values(args: argparse.Namespace, task: str) -> None:
     from aiayn.data.tokenizer import BYTE_SYMBOLS, SPECIALS
 
     least = {"bpe_vocab": (len(SPECIALS) + BYTE_SYMBOLS, f" ({len(SPECIALS)} special tokens + {BYTE_SYMBOLS} bytes)"),
-             "tokenizer_seed": (0, "")}
+             "tokenizer_seed": (0, ""), "drills": (0, " (0: no drills)")}
     for flag, (option, kind, _, _) in TASK_FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if kind is int and value is not None:
