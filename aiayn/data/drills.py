@@ -18,9 +18,10 @@ guessed. They are drawn, per training work, from its own lines (words as they st
 punctuation attached), its speakers' names as printed in its headings, and the words of
 the training works' titles: about one in three draws is a name or a title word, because
 those are the answers the questions ask for most and are cut into the most pieces by the
-BPE. A drill has `MIN_DRILL_WORDS` to `MAX_DRILL_WORDS` draws (a name may be two words or more). Drills come only from
-training works and are never scored: they carry no knowledge of a held-out work, not
-even its title. Items are drawn with `random.Random(f"{seed}:{work}:repeat")`.
+BPE. A drill has `MIN_DRILL_WORDS` to `MAX_DRILL_WORDS` draws (a name may be two words or
+more). Drills come only from training works and are never scored: they carry no knowledge
+of a held-out work, not even its title. Items are drawn with
+`random.Random(f"{seed}:{work}:repeat")`.
 """
 
 import random
@@ -48,4 +49,5 @@ def work_drills(lines: Sequence[str], names: Sequence[str], n: int, rng: random.
     """`n` drills from one work: the words of its lines of `LINE_WORDS` words, and `names`."""
     low, high = LINE_WORDS
     words = sorted({w for line in lines if low <= len(line.split()) <= high for w in line.split()})
-    return [drill(words, sorted(set(names)), rng) for _ in range(n)] if words else []
+    pool = sorted(set(names))
+    return [drill(words, pool, rng) for _ in range(n)] if words else []

@@ -149,9 +149,9 @@ def corpus_instructions(
         out.extend(_title_items([line for s in speeches for line in s.lines], names[work], other_titles, per_work,
                                 others, rng["title"]))  # fmt: skip
         out.extend(_next_line_items([s.lines for s in speeches], per_work, others, rng["next_line"]))
-        out.extend(reading_items([line for s in speeches for line in s.lines], speeches, per_work, others, rng))
-        out.extend(work_drills([line for s in speeches for line in s.lines], [*{s.speaker for s in speeches},
-                               *title_words], drills, rng[REPEAT_KIND]))  # fmt: skip
+        lines = [line for s in speeches for line in s.lines]
+        out.extend(reading_items(lines, speeches, per_work, others, rng))
+        out.extend(work_drills(lines, [*{s.speaker for s in speeches}, *title_words], drills, rng[REPEAT_KIND]))
     return tuple(out)
 
 
